@@ -6,7 +6,6 @@
 import type { Bus } from '../machine/bus.js';
 import type { GuestMemory } from '../machine/guest-memory.js';
 import type { InterruptController, MsiSink } from '../machine/irq.js';
-import type { BootCpuState } from '../machine/boot/cpu-state.js';
 
 export type AccelName = 'kvm' | 'interp';
 
@@ -31,7 +30,8 @@ export interface MachineBuses {
   readonly mmio: Bus;
 }
 
-export interface Accelerator {
+// BootCpuState comes from lib/machine/boot (being written); until then the boot state is a type parameter.
+export interface Accelerator<BootCpuState = unknown> {
   readonly name: AccelName;
   /** Human-readable reason the accelerator was chosen, set by the selector (e.g. "--accel auto: kvm_pvm emulates CPL0"). */
   readonly description: string;
