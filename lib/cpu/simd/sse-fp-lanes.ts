@@ -1,0 +1,259 @@
+// Per-lane SSE floating-point semantics on raw bits: NaN propagation (first source wins, SNaNs quieted), DAZ/DE
+// on inputs, FTZ/UE on outputs, and MXCSR flag accumulation. Packed/scalar drivers live in sse-fp.ts.
+
+import {
+  F32_INDEFINITE,
+  F64_INDEFINITE_HI,
+  f32FromBits,
+  f32IsNaN,
+  f32IsSNaN,
+  f32ToBits,
+  f64FromBits,
+  f64Hi,
+  f64IsNaN,
+  f64IsSNaN,
+  f64Lo,
+} from './bits.js';
+import { FE_DE, FE_IE, FE_PE, FE_UE, FMT32, FMT64, fpAdd, fpDiv, fpMul, fpStatus, fpSqrt } from './fp-core.js';
+import { MXCSR_DAZ, MXCSR_FTZ, MXCSR_UM } from './state.js';
+
+export const OP_ADD = 0;
+export const OP_SUB = 1;
+export const OP_MUL = 2;
+export const OP_DIV = 3;
+export const OP_MIN = 4;
+export const OP_MAX = 5;
+export const OP_SQRT = 6;
+
+/** Exception flags accumulated by the lane functions since the caller last cleared it. */
+export const laneAcc = { flags: 0 };
+
+/** Float32 bits → number with DAZ (denormal → signed zero) or DE reporting. */
+export function in32(b: number, mx: number): number {
+  if ((b & 0x7f800000) === 0 && (b & 0x007fffff) !== 0) {
+    if (mx & MXCSR_DAZ) return b & 0x80000000 ? -0 : 0;
+    laneAcc.flags |= FE_DE;
+  }
+  return f32FromBits(b);
+}
+
+/** Float64 bits → number with DAZ or DE reporting. */
+export function in64(lo: number, hi: number, mx: number): number {
+  if ((hi & 0x7ff00000) === 0 && ((hi & 0x000fffff) !== 0 || lo !== 0)) {
+    if (mx & MXCSR_DAZ) return hi & 0x80000000 ? -0 : 0;
+    laneAcc.flags |= FE_DE;
+  }
+  return f64FromBits(lo, hi);
+}
+
+function isNeg(v: number): boolean {
+  return v < 0 || (v === 0 && 1 / v < 0);
+}
+
+/** Result number (from fp-core, fpStatus describing it) → float32 bits, applying FTZ and unmasked-UE rules. */
+export function out32(r: number, mx: number): number {
+  let fl = fpStatus.flags;
+  if (r !== r) {
+    laneAcc.flags |= fl;
+    return F32_INDEFINITE;
+  }
+  if (fpStatus.tiny) {
+    if (!(mx & MXCSR_UM)) fl |= FE_UE;
+    else if (mx & MXCSR_FTZ) {
+      laneAcc.flags |= fl | FE_UE | FE_PE;
+      return isNeg(r) ? 0x80000000 : 0;
+    }
+  }
+  laneAcc.flags |= fl;
+  return f32ToBits(r);
+}
+
+/** High dword of the last out64 result (the low dword is returned). */
+export let outHi = 0;
+
+/** Result number → float64 bits (returns lo, leaves hi in outHi), applying FTZ and unmasked-UE rules. */
+export function out64(r: number, mx: number): number {
+  let fl = fpStatus.flags;
+  if (r !== r) {
+    laneAcc.flags |= fl;
+    outHi = F64_INDEFINITE_HI;
+    return 0;
+  }
+  if (fpStatus.tiny) {
+    if (!(mx & MXCSR_UM)) fl |= FE_UE;
+    else if (mx & MXCSR_FTZ) {
+      laneAcc.flags |= fl | FE_UE | FE_PE;
+      outHi = isNeg(r) ? 0x80000000 : 0;
+      return 0;
+    }
+  }
+  laneAcc.flags |= fl;
+  const lo = f64Lo(r);
+  outHi = f64Hi();
+  return lo;
+}
+
+/** Two-operand NaN rule for SSE: if either is NaN, the first NaN source (quieted) is the result. */
+function nan32(a: number, b: number): number {
+  if (f32IsSNaN(a) || f32IsSNaN(b)) laneAcc.flags |= FE_IE;
+  return (f32IsNaN(a) ? a | 0x00400000 : b | 0x00400000) >>> 0;
+}
+
+/** One float32 lane of ADD/SUB/MUL/DIV/MIN/MAX (a = first source/destination, b = second source). */
+export function lane32(op: number, a: number, b: number, mx: number): number {
+  const aNaN = f32IsNaN(a);
+  const bNaN = f32IsNaN(b);
+  if (op === OP_MIN || op === OP_MAX) {
+    // MIN/MAX return the second source unchanged when either is NaN or both are zero.
+    if (aNaN || bNaN) {
+      if (f32IsSNaN(a) || f32IsSNaN(b)) laneAcc.flags |= FE_IE;
+      return b;
+    }
+    const x = in32(a, mx);
+    const y = in32(b, mx);
+    const pickA = op === OP_MIN ? x < y : x > y;
+    return f32ToBits(pickA ? x : y);
+  }
+  if (aNaN || bNaN) return nan32(a, b);
+  const x = in32(a, mx);
+  const y = in32(b, mx);
+  const rc = (mx >>> 13) & 3;
+  fpStatus.flags = 0;
+  let r: number;
+  switch (op) {
+    case OP_ADD:
+      r = fpAdd(x, y, FMT32, rc);
+      break;
+    case OP_SUB:
+      r = fpAdd(x, -y, FMT32, rc);
+      break;
+    case OP_MUL:
+      r = fpMul(x, y, FMT32, rc);
+      break;
+    default:
+      r = fpDiv(x, y, FMT32, rc);
+  }
+  return out32(r, mx);
+}
+
+/** SQRT of one float32 lane. */
+export function sqrt32(b: number, mx: number): number {
+  if (f32IsNaN(b)) {
+    if (f32IsSNaN(b)) laneAcc.flags |= FE_IE;
+    return (b | 0x00400000) >>> 0;
+  }
+  const x = in32(b, mx);
+  fpStatus.flags = 0;
+  return out32(fpSqrt(x, FMT32, (mx >>> 13) & 3), mx);
+}
+
+/** One float64 lane of ADD/SUB/MUL/DIV/MIN/MAX; returns lo, high dword in outHi. */
+export function lane64(op: number, alo: number, ahi: number, blo: number, bhi: number, mx: number): number {
+  const aNaN = f64IsNaN(alo, ahi);
+  const bNaN = f64IsNaN(blo, bhi);
+  if (op === OP_MIN || op === OP_MAX) {
+    if (aNaN || bNaN) {
+      if (f64IsSNaN(alo, ahi) || f64IsSNaN(blo, bhi)) laneAcc.flags |= FE_IE;
+      outHi = bhi;
+      return blo;
+    }
+    const x = in64(alo, ahi, mx);
+    const y = in64(blo, bhi, mx);
+    const pickA = op === OP_MIN ? x < y : x > y;
+    const v = pickA ? x : y;
+    const lo = f64Lo(v);
+    outHi = f64Hi();
+    return lo;
+  }
+  if (aNaN || bNaN) {
+    if (f64IsSNaN(alo, ahi) || f64IsSNaN(blo, bhi)) laneAcc.flags |= FE_IE;
+    if (aNaN) {
+      outHi = (ahi | 0x00080000) >>> 0;
+      return alo;
+    }
+    outHi = (bhi | 0x00080000) >>> 0;
+    return blo;
+  }
+  const x = in64(alo, ahi, mx);
+  const y = in64(blo, bhi, mx);
+  const rc = (mx >>> 13) & 3;
+  fpStatus.flags = 0;
+  let r: number;
+  switch (op) {
+    case OP_ADD:
+      r = fpAdd(x, y, FMT64, rc);
+      break;
+    case OP_SUB:
+      r = fpAdd(x, -y, FMT64, rc);
+      break;
+    case OP_MUL:
+      r = fpMul(x, y, FMT64, rc);
+      break;
+    default:
+      r = fpDiv(x, y, FMT64, rc);
+  }
+  return out64(r, mx);
+}
+
+/** SQRT of one float64 lane; returns lo, high dword in outHi. */
+export function sqrt64(lo: number, hi: number, mx: number): number {
+  if (f64IsNaN(lo, hi)) {
+    if (f64IsSNaN(lo, hi)) laneAcc.flags |= FE_IE;
+    outHi = (hi | 0x00080000) >>> 0;
+    return lo;
+  }
+  const x = in64(lo, hi, mx);
+  fpStatus.flags = 0;
+  return out64(fpSqrt(x, FMT64, (mx >>> 13) & 3), mx);
+}
+
+/**
+ * CMPPS/CMPSS predicate (imm & 7) on float32 bits: returns true/false. Predicates LT, LE, NLT, NLE signal invalid
+ * on any NaN; EQ, UNORD, NEQ, ORD only on SNaN.
+ */
+export function cmp32(pred: number, a: number, b: number, mx: number): boolean {
+  const unord = f32IsNaN(a) || f32IsNaN(b);
+  let x = 0;
+  let y = 0;
+  if (unord) {
+    if ((pred & 3) === 1 || (pred & 3) === 2 || f32IsSNaN(a) || f32IsSNaN(b)) laneAcc.flags |= FE_IE;
+  } else {
+    x = in32(a, mx);
+    y = in32(b, mx);
+  }
+  return cmpResult(pred, unord, x, y);
+}
+
+export function cmp64(pred: number, alo: number, ahi: number, blo: number, bhi: number, mx: number): boolean {
+  const unord = f64IsNaN(alo, ahi) || f64IsNaN(blo, bhi);
+  let x = 0;
+  let y = 0;
+  if (unord) {
+    if ((pred & 3) === 1 || (pred & 3) === 2 || f64IsSNaN(alo, ahi) || f64IsSNaN(blo, bhi)) laneAcc.flags |= FE_IE;
+  } else {
+    x = in64(alo, ahi, mx);
+    y = in64(blo, bhi, mx);
+  }
+  return cmpResult(pred, unord, x, y);
+}
+
+function cmpResult(pred: number, unord: boolean, x: number, y: number): boolean {
+  switch (pred & 7) {
+    case 0:
+      return !unord && x === y;
+    case 1:
+      return !unord && x < y;
+    case 2:
+      return !unord && x <= y;
+    case 3:
+      return unord;
+    case 4:
+      return unord || x !== y;
+    case 5:
+      return unord || !(x < y);
+    case 6:
+      return unord || !(x <= y);
+    default:
+      return !unord;
+  }
+}
