@@ -11,7 +11,7 @@ import { T_DISCARD, T_FLUSH, T_GET_ID, T_IN, T_OUT, T_WRITE_ZEROES, blkRequest, 
 let dir: string;
 const opened: RawBackend[] = [];
 async function openRaw(path: string, options: { readOnly?: boolean } = {}): Promise<RawBackend> {
-  const b = await openRaw(path, options);
+  const b = await RawBackend.open(path, options);
   opened.push(b);
   return b;
 }
