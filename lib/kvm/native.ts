@@ -1,0 +1,143 @@
+/**
+ * The native addon's shape, and its loader. This is the only module that touches the addon; every other
+ * file in lib/kvm goes through these interfaces. Kernel errors on hot paths come back as negative errno
+ * numbers (never thrown); constructors and setup calls throw Node-style errors (code/errno/syscall).
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeKvmSystem {
+  readonly fd: number;
+  apiVersion(): number;
+  checkExtension(cap: number): number;
+  vcpuMmapSize(): number;
+  /** Raw struct kvm_cpuid2: 8-byte header, then 40-byte entries. */
+  supportedCpuid(): Uint8Array;
+  msrIndexList(): Uint32Array;
+  close(): void;
+}
+
+export interface NativeGuestRam {
+  readonly buffer: ArrayBuffer;
+  readonly size: number;
+  close(): void;
+}
+
+export interface NativeKvmVm {
+  readonly fd: number;
+  checkExtension(cap: number): number;
+  enableCap(cap: number, arg0?: number | bigint, arg1?: number | bigint, arg2?: number | bigint, arg3?: number | bigint): void;
+  setMemoryRegion(slot: number, flags: number, guestAddress: number, ram: NativeGuestRam | null, ramOffset: number, size: number): void;
+  setTssAddr(address: number): void;
+  setIdentityMapAddr(address: number): void;
+  createIrqchip(): void;
+  createPit2(flags: number): void;
+  /** 0 or -errno. */
+  irqLine(irq: number, level: boolean): number;
+  irqfd(eventFd: number, gsi: number, flags: number, resampleFd: number): void;
+  ioeventfd(address: number, length: number, eventFd: number, flags: number, datamatch: number | bigint): void;
+  getDirtyLog(slot: number, bitmap: Uint8Array): void;
+  getClock(out: Uint8Array): void;
+  setClock(data: Uint8Array): void;
+  /** >0 delivered, 0 blocked by the guest, -errno on failure. */
+  signalMsi(addressLo: number, addressHi: number, data: number): number;
+  setGsiRouting(table: Uint8Array): void;
+  close(): void;
+}
+
+export type VcpuIoctlName =
+  | 'getRegs' | 'setRegs' | 'getSregs' | 'setSregs' | 'getFpu' | 'setFpu' | 'getLapic' | 'setLapic'
+  | 'getVcpuEvents' | 'setVcpuEvents' | 'getMpState' | 'setMpState' | 'getXcrs' | 'setXcrs'
+  | 'getDebugRegs' | 'setDebugRegs' | 'getXsave' | 'setXsave' | 'translate' | 'setGuestDebug' | 'interrupt'
+  | 'getMsrs' | 'setMsrs' | 'getCpuid2' | 'setCpuid2' | 'nmi';
+
+export interface NativeKvmVcpu {
+  readonly fd: number;
+  /** The mmapped kvm_run area (kvm_run page, PIO data page, coalesced MMIO ring). */
+  readonly run: ArrayBuffer;
+  /** A whitelisted vCPU ioctl on `buffer`; result >= 0 or -errno. -EBUSY while the run thread is in KVM_RUN. */
+  ioctl(kind: number, buffer?: Uint8Array): number;
+  /** KVM_RUN on the calling thread: 0 or -errno (-EINTR when kicked). */
+  runSync(): number;
+  /** Creates the parked run thread; onExit(errno) runs on the JS thread after each KVM_RUN: 0 continue, 1 park. */
+  startThread(onExit: (errno: number) => number): void;
+  resume(): void;
+  kick(): boolean;
+  setSpin(nanoseconds: number): void;
+  close(): void;
+}
+
+export interface NativeEventFd {
+  readonly fd: number;
+  /** 0 or -errno. */
+  write(increment?: number): number;
+  /** counter (> 0) or -errno. */
+  read(): number;
+  close(): void;
+}
+
+/** Byte offsets inside struct kvm_run, from the headers the addon was compiled against. */
+export interface RunLayout {
+  requestInterruptWindow: number; immediateExit: number; exitReason: number; readyForInterruptInjection: number;
+  ifFlag: number; flags: number; cr8: number; apicBase: number; hwExitReason: number; failEntryReason: number;
+  failEntryCpu: number; exException: number; exErrorCode: number; ioDirection: number; ioSize: number;
+  ioPort: number; ioCount: number; ioDataOffset: number; debugException: number; debugPc: number;
+  debugDr6: number; debugDr7: number; mmioPhysAddr: number; mmioData: number; mmioLen: number;
+  mmioIsWrite: number; hypercallNr: number; hypercallArgs: number; hypercallRet: number;
+  internalSuberror: number; internalNdata: number; internalData: number; emulationFlags: number;
+  emulationInsnSize: number; emulationInsnBytes: number; systemEventType: number; systemEventNdata: number;
+  systemEventData: number; msrError: number; msrReason: number; msrIndex: number; msrData: number;
+  eoiVector: number; size: number;
+}
+
+export interface StructSizes {
+  regs: number; sregs: number; segment: number; dtable: number; fpu: number; lapic: number; vcpuEvents: number;
+  mpState: number; xcrs: number; debugRegs: number; xsave: number; translation: number; guestDebug: number;
+  msrsHeader: number; msrEntry: number; cpuidHeader: number; cpuidEntry: number; clockData: number;
+  irqRoutingHeader: number; irqRoutingEntry: number;
+}
+
+export interface NativeAddon {
+  KvmSystem: new (path: string) => NativeKvmSystem;
+  KvmVm: new (system: NativeKvmSystem, type?: number) => NativeKvmVm;
+  KvmVcpu: new (vm: NativeKvmVm, id: number, mmapSize: number) => NativeKvmVcpu;
+  GuestRam: new (size: number) => NativeGuestRam;
+  EventFd: { new (initialValue?: number, flags?: number): NativeEventFd; readonly NONBLOCK: number; readonly SEMAPHORE: number };
+  vcpuIoctls: Record<VcpuIoctlName, [kind: number, structSize: number]>;
+  runLayout: RunLayout;
+  structSizes: StructSizes;
+  kickSignal: number;
+  napiVersion: number;
+}
+
+/** The package root: the nearest ancestor directory holding binding.gyp (works from lib/ and dist/lib/). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'binding.gyp')) && existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error('nodevmm: cannot find the package root (binding.gyp) above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+}
+
+let cached: NativeAddon | undefined;
+let loadError: Error | undefined;
+
+/** Loads the addon once (prebuilds/linux-x64 or build/Release, via node-gyp-build). Throws if it is not built. */
+export function loadNative(): NativeAddon {
+  if (cached) return cached;
+  if (loadError) throw loadError;
+  try {
+    const require = createRequire(import.meta.url);
+    const nodeGypBuild = require('node-gyp-build') as (root: string) => unknown;
+    cached = nodeGypBuild(packageRoot()) as NativeAddon;
+    return cached;
+  } catch (e) {
+    const cause = e instanceof Error ? e.message : String(e);
+    loadError = new Error(`nodevmm native addon is not available (${cause}); build it with \`npm run build:native\``);
+    throw loadError;
+  }
+}
