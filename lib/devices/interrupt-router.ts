@@ -2,8 +2,8 @@
  * The interpreter's interrupt fabric: the 8259 pair, the IOAPIC and one LAPIC per vCPU, wired like a PC chipset.
  *
  * - `setIrq(gsi, level)` (InterruptController): numbers 0-15 are ISA IRQs, fed to the PIC input of that number
- *   (except 2, the cascade) and to the IOAPIC pin `isaIrqToIoapicPin[irq]` (identity unless overridden, e.g.
- *   {0: 2} for an MP table that routes the PIT to pin 2); 16-23 go to the IOAPIC pin of that number only.
+ *   (except 2, the cascade) and to the IOAPIC pin `isaIrqToIoapicPin[irq]` (default: IRQ 0 -> pin 2 as the MP
+ *   table says, the others identity); 16-23 go to the IOAPIC pin of that number only.
  *   Lines are not shared: each number must have one driver (a second driver's level would overwrite the first).
  * - `sendMsi(address, data)` (MsiSink): the x86 MSI format. Address 0xFEEx_xxxx: destination ID bits 12-19,
  *   redirection hint bit 3, destination mode bit 2 (1 = logical). Data: vector bits 0-7, delivery mode 8-10,
@@ -40,7 +40,11 @@ export interface InterruptRouterOptions {
   ioapicVersion?: 0x11 | 0x20;
   /** Whether the LAPIC timer accepts TSC-deadline mode (advertise CPUID.1:ECX[24] to match). Default true. */
   tscDeadline?: boolean;
-  /** ISA IRQ -> IOAPIC pin overrides (MP table / MADT interrupt source overrides). Default identity. */
+  /**
+   * ISA IRQ -> IOAPIC pin overrides (MP table / MADT interrupt source overrides); IRQs not listed map to the pin
+   * of the same number. Default { 0: 2 }, the PC convention that lib/machine/boot/mptable.ts writes by default
+   * (irq0ToPin2); pass {} for an MP table that maps every ISA IRQ to its own pin.
+   */
   isaIrqToIoapicPin?: Record<number, number>;
 }
 
@@ -82,7 +86,13 @@ export class InterruptRouter implements InterruptController, MsiSink, TimedDevic
     if (apicIds.length !== cpuCount || new Set(apicIds).size !== cpuCount || apicIds.some((id) => !(id >= 0 && id < 0xff))) {
       throw new RangeError(`InterruptRouter: apicIds ${JSON.stringify(apicIds)} must be ${cpuCount} unique IDs 0-254`);
     }
-    this.isaToPin = Array.from({ length: 16 }, (_, irq) => options.isaIrqToIoapicPin?.[irq] ?? irq);
+    const overrides = options.isaIrqToIoapicPin ?? { 0: 2 };
+    this.isaToPin = Array.from({ length: 16 }, (_, irq) => overrides[irq] ?? irq);
+    for (const [irq, pin] of Object.entries(overrides)) {
+      if (!(Number(irq) >= 0 && Number(irq) < 16 && Number.isInteger(pin) && pin >= 0 && pin < 24)) {
+        throw new RangeError(`InterruptRouter: isaIrqToIoapicPin[${irq}] = ${pin}: need ISA IRQ 0-15 -> pin 0-23`);
+      }
+    }
 
     const system: ApicSystem = {
       sendIpi: (m) => this.deliver(m),

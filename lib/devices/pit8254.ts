@@ -74,9 +74,13 @@ class PitChannel {
   latchedBytes: number[] = [];
   latchedStatus: number | undefined;
 
-  /** For channels with an IRQ line: the tick up to which rising edges have been delivered, and the line level. */
+  /**
+   * For channels with an IRQ line: the tick up to which rising edges have been delivered, and the level last
+   * put on the line. It starts as the power-on OUT level (high) without driving the line, so the first access
+   * does not look like an edge to the PIC.
+   */
   deliveredTick = 0;
-  lineLevel = false;
+  lineLevel = true;
 
   constructor(gate: boolean) {
     this.gate = gate;
