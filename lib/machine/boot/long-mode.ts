@@ -20,7 +20,7 @@ export const EFER_SCE = 1 << 0;
 export const EFER_LME = 1 << 8;
 export const EFER_LMA = 1 << 10;
 
-export const BSP_APIC_BASE = LAPIC_ADDR | APIC_BASE_ENABLE | APIC_BASE_BSP;
+export const BSP_APIC_BASE = (LAPIC_ADDR | APIC_BASE_ENABLE | APIC_BASE_BSP) >>> 0;
 
 export interface LongModeEntry {
   rip: number;

@@ -16,7 +16,8 @@ const ET_DYN = 3;
 export interface ElfSegment {
   index: number;
   offset: number;
-  vaddr: number;
+  /** Virtual address; a bigint because x86-64 kernels link at 0xffffffff8xxxxxxx. */
+  vaddr: bigint;
   paddr: number;
   filesz: number;
   memsz: number;
@@ -26,7 +27,7 @@ export interface ElfImage {
   elfClass: 32 | 64;
   machine: number;
   /** e_entry exactly as in the file (may be virtual). */
-  entry: number;
+  entry: bigint;
   segments: ElfSegment[];
 }
 
@@ -53,7 +54,7 @@ export function parseElf(bytes: Uint8Array, path: string, what = 'ELF image'): E
       'kernel',
     );
   }
-  const entry = elfClass === 64 ? r.u64(0x18, 'e_entry') : r.u32(0x18, 'e_entry');
+  const entry = elfClass === 64 ? r.u64big(0x18, 'e_entry') : BigInt(r.u32(0x18, 'e_entry'));
   const phoff = elfClass === 64 ? r.u64(0x20, 'e_phoff') : r.u32(0x1c, 'e_phoff');
   const phentsize = r.u16(elfClass === 64 ? 0x36 : 0x2a, 'e_phentsize');
   const phnum = r.u16(elfClass === 64 ? 0x38 : 0x2c, 'e_phnum');
@@ -68,8 +69,8 @@ export function parseElf(bytes: Uint8Array, path: string, what = 'ELF image'): E
     if (r.u32(p, 'p_type') !== PT_LOAD) continue;
     const seg: ElfSegment =
       elfClass === 64
-        ? { index: i, offset: r.u64(p + 8, 'p_offset'), vaddr: r.u64(p + 16, 'p_vaddr'), paddr: r.u64(p + 24, 'p_paddr'), filesz: r.u64(p + 32, 'p_filesz'), memsz: r.u64(p + 40, 'p_memsz') }
-        : { index: i, offset: r.u32(p + 4, 'p_offset'), vaddr: r.u32(p + 8, 'p_vaddr'), paddr: r.u32(p + 12, 'p_paddr'), filesz: r.u32(p + 16, 'p_filesz'), memsz: r.u32(p + 20, 'p_memsz') };
+        ? { index: i, offset: r.u64(p + 8, 'p_offset'), vaddr: r.u64big(p + 16, 'p_vaddr'), paddr: r.u64(p + 24, 'p_paddr'), filesz: r.u64(p + 32, 'p_filesz'), memsz: r.u64(p + 40, 'p_memsz') }
+        : { index: i, offset: r.u32(p + 4, 'p_offset'), vaddr: BigInt(r.u32(p + 8, 'p_vaddr')), paddr: r.u32(p + 12, 'p_paddr'), filesz: r.u32(p + 16, 'p_filesz'), memsz: r.u32(p + 20, 'p_memsz') };
     if (seg.filesz > seg.memsz) {
       throw new LoaderError(`${path}: segment ${i} has p_filesz ${seg.filesz} > p_memsz ${seg.memsz}`, path, 'kernel');
     }
@@ -85,11 +86,12 @@ export function parseElf(bytes: Uint8Array, path: string, what = 'ELF image'): E
  * lies only in a segment's virtual range it is translated through that segment's p_paddr.
  */
 export function physicalEntry(elf: ElfImage, path: string): number {
-  const inPhys = elf.segments.some((s) => elf.entry >= s.paddr && elf.entry < s.paddr + s.memsz);
-  if (inPhys) return elf.entry;
-  const seg = elf.segments.find((s) => elf.entry >= s.vaddr && elf.entry < s.vaddr + s.memsz);
-  if (seg) return elf.entry - seg.vaddr + seg.paddr;
-  throw new LoaderError(`${path}: entry point ${hex(elf.entry)} is not inside any PT_LOAD segment`, path, 'kernel');
+  const e = elf.entry;
+  const inPhys = elf.segments.some((s) => e >= BigInt(s.paddr) && e < BigInt(s.paddr + s.memsz));
+  if (inPhys) return Number(e);
+  const seg = elf.segments.find((s) => e >= s.vaddr && e < s.vaddr + BigInt(s.memsz));
+  if (seg) return Number(e - seg.vaddr) + seg.paddr;
+  throw new LoaderError(`${path}: entry point 0x${e.toString(16)} is not inside any PT_LOAD segment`, path, 'kernel');
 }
 
 export interface LoadedRange {

@@ -41,6 +41,12 @@ export class ImageReader {
     return Number(v);
   }
 
+  /** A 64-bit field as a bigint (virtual addresses of x86-64 kernels are above 2^53). */
+  u64big(offset: number, field: string): bigint {
+    this.need(offset, 8, field);
+    return this.dv.getBigUint64(offset, true);
+  }
+
   slice(offset: number, size: number, field: string): Uint8Array {
     this.need(offset, size, field);
     return this.bytes.subarray(offset, offset + size);
