@@ -187,7 +187,8 @@ export class LocalApic implements BusDevice, CpuInterruptSource, TimedDevice {
     this.system = options.system;
     this.tscDeadlineSupported = options.tscDeadline ?? true;
     this.idReg = ((options.apicId ?? options.cpu) & 0xff) << 24;
-    this.apicBase = BigInt(LAPIC_BASE | APIC_BASE_ENABLE | (this.bsp ? APIC_BASE_BSP : 0));
+    // Build in BigInt: 0xfee00000 | bits would go negative in 32-bit arithmetic.
+    this.apicBase = BigInt(LAPIC_BASE) | BigInt(APIC_BASE_ENABLE | (this.bsp ? APIC_BASE_BSP : 0));
     this.waitingForSipi = !this.bsp;
     this.resetRegisters();
   }
