@@ -177,6 +177,9 @@ describe('qcow2 overlay on a raw base', () => {
     await img.read(0, [back]);
     expect(sha(back)).toBe(sha(data));
     await img.flush();
+    const hdr = new DataView((await readFile(path)).buffer);
+    expect(hdr.getUint32(56)).toBeGreaterThan(1); // refcount_table_clusters grew
+    expect(Number(hdr.getBigUint64(48))).toBeGreaterThan(512); // and the table moved
     if (haveQemuImg) {
       const check = qemuCheck(path);
       expect(check.clean, check.output).toBe(true);
