@@ -61,7 +61,8 @@ function addEncoding(line: string): void {
   let map = 0;
   if (words[0] === '0F') {
     words.shift(); map = 1;
-    if (words[0] === '38' && words.length > 1) { words.shift(); map = 2; } else if (words[0] === '3A' && words.length > 1) { words.shift(); map = 3; }
+    const next: string | undefined = words[0];
+    if (next === '38' && words.length > 1) { words.shift(); map = 2; } else if (next === '3A' && words.length > 1) { words.shift(); map = 3; }
   }
   const opText = words.shift();
   if (!opText) throw new Error(`opcode table: no opcode in '${line}'`);

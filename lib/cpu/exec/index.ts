@@ -1,0 +1,4 @@
+/** Loads every exec module so their handlers are registered before the first instruction is bound. */
+import './integer.js';
+import './control.js';
+import './system.js';
