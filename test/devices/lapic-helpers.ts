@@ -19,6 +19,11 @@ export interface TestMachine {
   ioapicWrite(index: number, value: number): void;
   /** Software-enable every LAPIC (SVR = 0x1ff, spurious vector 0xff) like setup_local_APIC. */
   enableAll(): void;
+  /**
+   * Mask both 8259s, as Linux does once the IOAPIC is in use. At reset (like KVM's) the PIC has IMR 0 and the
+   * BSP's LINT0 is ExtINT, so an ISA IRQ would otherwise also reach the BSP through the PIC.
+   */
+  maskPic(): void;
 }
 
 export function testMachine(cpuCount = 2, options: Partial<InterruptRouterOptions> = {}): TestMachine {
@@ -54,6 +59,10 @@ export function testMachine(cpuCount = 2, options: Partial<InterruptRouterOption
     },
     enableAll() {
       for (let cpu = 0; cpu < cpuCount; cpu++) m.apicWrite(cpu, 0xf0, 0x1ff);
+    },
+    maskPic() {
+      pio.write(0x21, 1, 0xff);
+      pio.write(0xa1, 1, 0xff);
     },
   };
   return m;
