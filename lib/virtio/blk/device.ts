@@ -156,8 +156,14 @@ export class VirtioBlk implements VirtioDevice {
   private finish(q: Virtqueue, chain: DescriptorChain, epoch: number, status: number, written: number): void {
     if (epoch !== this.epoch) return; // reset meanwhile: the driver no longer owns these buffers for us
     this.inFlight--;
-    const last = chain.writable[chain.writable.length - 1]!;
-    last[last.length - 1] = status;
+    // The status byte is the last byte of the device-writable part (empty trailing buffers skipped).
+    for (let i = chain.writable.length - 1; i >= 0; i--) {
+      const w = chain.writable[i]!;
+      if (w.length > 0) {
+        w[w.length - 1] = status;
+        break;
+      }
+    }
     q.complete(chain, written + 1);
     if (!this.notifyQueued) {
       // Completions that land together are signalled with one interrupt.
