@@ -42,6 +42,13 @@ export const fpStatus = {
   up: false,
 };
 
+/** Clears fpStatus before an operation. */
+export function fpReset(): void {
+  fpStatus.flags = 0;
+  fpStatus.tiny = false;
+  fpStatus.up = false;
+}
+
 // ---- rounding of an exact value to an integer multiple of the quantum ----
 
 // Outputs of roundScaled (module-level to avoid allocation).
@@ -265,6 +272,8 @@ export function fpSqrt(a: number, f: FpFormat, rc: number): number {
 
 /** Rounds a finite value to f (a conversion such as CVTSD2SS or an x87 store). */
 export function fpRound(a: number, f: FpFormat, rc: number): number {
+  fpStatus.tiny = false;
+  fpStatus.up = false;
   if (a === 0 || !Number.isFinite(a)) return a;
   return roundExact(a, 0, 0, f, rc);
 }

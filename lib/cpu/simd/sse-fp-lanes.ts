@@ -14,7 +14,7 @@ import {
   f64IsSNaN,
   f64Lo,
 } from './bits.js';
-import { FE_DE, FE_IE, FE_PE, FE_UE, FMT32, FMT64, fpAdd, fpDiv, fpMul, fpStatus, fpSqrt } from './fp-core.js';
+import { FE_DE, FE_IE, FE_PE, FE_UE, FMT32, FMT64, fpAdd, fpDiv, fpMul, fpReset, fpStatus, fpSqrt } from './fp-core.js';
 import { MXCSR_DAZ, MXCSR_FTZ, MXCSR_UM } from './state.js';
 
 export const OP_ADD = 0;
@@ -118,7 +118,7 @@ export function lane32(op: number, a: number, b: number, mx: number): number {
   const x = in32(a, mx);
   const y = in32(b, mx);
   const rc = (mx >>> 13) & 3;
-  fpStatus.flags = 0;
+  fpReset();
   let r: number;
   switch (op) {
     case OP_ADD:
@@ -143,7 +143,7 @@ export function sqrt32(b: number, mx: number): number {
     return (b | 0x00400000) >>> 0;
   }
   const x = in32(b, mx);
-  fpStatus.flags = 0;
+  fpReset();
   return out32(fpSqrt(x, FMT32, (mx >>> 13) & 3), mx);
 }
 
@@ -177,7 +177,7 @@ export function lane64(op: number, alo: number, ahi: number, blo: number, bhi: n
   const x = in64(alo, ahi, mx);
   const y = in64(blo, bhi, mx);
   const rc = (mx >>> 13) & 3;
-  fpStatus.flags = 0;
+  fpReset();
   let r: number;
   switch (op) {
     case OP_ADD:
@@ -203,7 +203,7 @@ export function sqrt64(lo: number, hi: number, mx: number): number {
     return lo;
   }
   const x = in64(lo, hi, mx);
-  fpStatus.flags = 0;
+  fpReset();
   return out64(fpSqrt(x, FMT64, (mx >>> 13) & 3), mx);
 }
 

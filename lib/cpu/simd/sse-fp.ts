@@ -5,7 +5,7 @@
 // 4 * regNumber for a register, or a scratch Uint32Array(4) holding the memory operand and 0. Returns 0, or XM
 // when an unmasked exception occurred (destination untouched, MXCSR flags set).
 
-import { FE_IE, FE_PE, fpRoundInt, fpStatus } from './fp-core.js';
+import { FE_IE, FE_PE, fpRoundInt, fpStatus, fpReset } from './fp-core.js';
 import { f32IsNaN, f32IsSNaN, f64IsNaN, f64IsSNaN } from './bits.js';
 import {
   OP_ADD,
@@ -291,14 +291,13 @@ function round32(b: number, rc: number, imm: number, mx: number): number {
   const save = laneAcc.flags;
   const v = in32(b, mx);
   laneAcc.flags = save; // ROUND* does not report DE
-  fpStatus.flags = 0;
+  fpReset();
   const r = fpRoundInt(v, rc);
   if (!(imm & 8)) laneAcc.flags |= fpStatus.flags & FE_PE;
   return out32Plain(r);
 }
 function out32Plain(r: number): number {
-  fpStatus.flags = 0;
-  fpStatus.tiny = false;
+  fpReset();
   return out32(r, 0x1f80);
 }
 function round64(lo: number, hi: number, rc: number, imm: number, mx: number): number {
@@ -310,11 +309,10 @@ function round64(lo: number, hi: number, rc: number, imm: number, mx: number): n
   const save = laneAcc.flags;
   const v = in64(lo, hi, mx);
   laneAcc.flags = save;
-  fpStatus.flags = 0;
+  fpReset();
   const r = fpRoundInt(v, rc);
   if (!(imm & 8)) laneAcc.flags |= fpStatus.flags & FE_PE;
-  fpStatus.flags = 0;
-  fpStatus.tiny = false;
+  fpReset();
   const rlo = out64(r, 0x1f80);
   roundHi = outHi;
   return rlo;
