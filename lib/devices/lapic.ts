@@ -149,6 +149,8 @@ export class LocalApic implements BusDevice, CpuInterruptSource, TimedDevice {
   private readonly tscDeadlineSupported: boolean;
 
   private apicBase: bigint;
+  /** APIC_BASE.EN, cached as a boolean: hasInterrupt() is on the interpreter's hot path. */
+  private hwEnabled = true;
   private idReg: number;
   private tpr = 0;
   private ldr = 0;
@@ -200,7 +202,7 @@ export class LocalApic implements BusDevice, CpuInterruptSource, TimedDevice {
 
   /** APIC_BASE.EN: the APIC takes part in interrupt delivery. */
   get hardwareEnabled(): boolean {
-    return (this.apicBase & BigInt(APIC_BASE_ENABLE)) !== 0n;
+    return this.hwEnabled;
   }
 
   /** SVR bit 8. */
@@ -211,14 +213,14 @@ export class LocalApic implements BusDevice, CpuInterruptSource, TimedDevice {
   // ---- CPU side ---------------------------------------------------------------------------------------------
 
   hasInterrupt(): boolean {
-    if (!this.hardwareEnabled) return this.system.picPending();
+    if (!this.hwEnabled) return this.system.picPending();
     if (this.extIntReady()) return true;
     const v = highestBit(this.irr);
     return v >= 0 && v >> 4 > this.ppr() >> 4;
   }
 
   acknowledge(): number {
-    if (!this.hardwareEnabled || this.extIntReady()) {
+    if (!this.hwEnabled || this.extIntReady()) {
       this.extIntPending = false;
       return this.system.picAcknowledge();
     }
@@ -321,9 +323,10 @@ export class LocalApic implements BusDevice, CpuInterruptSource, TimedDevice {
   writeMsr(index: number, value: bigint): boolean {
     if (index === MSR_IA32_APIC_BASE) {
       if (value & APIC_BASE_X2APIC || value & ~APIC_BASE_WRITABLE) return false;
-      const wasEnabled = this.hardwareEnabled;
+      const wasEnabled = this.hwEnabled;
       this.apicBase = value;
-      if (wasEnabled && !this.hardwareEnabled) this.resetRegisters();
+      this.hwEnabled = (value & BigInt(APIC_BASE_ENABLE)) !== 0n;
+      if (wasEnabled && !this.hwEnabled) this.resetRegisters();
       return true;
     }
     if (index === MSR_IA32_TSC_DEADLINE) {
@@ -390,7 +393,10 @@ export class LocalApic implements BusDevice, CpuInterruptSource, TimedDevice {
       return;
     }
     const tsc = Number(this.tscDeadline) - this.tscOffset;
-    this.timerDeadlineNs = tsc <= 0 ? 0 : nsFromTsc(tsc);
+    // Beyond 2^53 TSC ticks (104 days at 1 GHz) the deadline is never reached in practice: leave it unarmed
+    // rather than hand the accelerator a time it cannot represent.
+    if (tsc > Number.MAX_SAFE_INTEGER) this.timerDeadlineNs = undefined;
+    else this.timerDeadlineNs = tsc <= 0 ? 0 : nsFromTsc(tsc);
   }
 
   /** The TSC the guest sees now (for the accelerator's RDTSC, consistent with TSC-deadline). */
