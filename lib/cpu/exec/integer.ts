@@ -156,8 +156,8 @@ def('cwd', (c, i) => {
   else if (i.os === 4) c.setReg(2, 4, c.lo[0]! >> 31, 0);
   else { const s = c.hi[0]! >> 31; c.setReg(2, 8, s, s); }
 });
+function sw(v: number): number { return ((v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24)) | 0; }
 def('bswap', (c, i) => {
-  const sw = (v: number) => ((v >>> 24) | ((v >>> 8) & 0xff00) | ((v & 0xff00) << 8) | (v << 24)) | 0;
   if (i.os === 8) { const l = c.lo[i.reg]!, h = c.hi[i.reg]!; c.setReg(i.reg, 8, sw(h), sw(l)); } else if (i.os === 4) c.setReg(i.reg, 4, sw(c.lo[i.reg]!), 0);
   else c.setReg(i.reg, 2, 0, 0); // BSWAP r16 is undefined; hardware gives 0
 });
@@ -199,11 +199,11 @@ export function shiftOp(c: Cpu, k: number, os: number, d: number, dh: number, co
   if (os === 8) return shift64(c, k, d, dh, count);
   d = u(d, os);
   const m = os === 4 ? 0xffffffff : (1 << bits) - 1;
-  const msb = (v: number) => (v >>> (bits - 1)) & 1;
+  const top = bits - 1;
   let r: number, cf: number, of: number;
   switch (k) {
-    case 0: { const n = count % bits; r = n === 0 ? d : u((d << n) | (d >>> (bits - n)), os); cf = r & 1; of = msb(r) ^ cf; return rotFlags(c, r, cf, of); }
-    case 1: { const n = count % bits; r = n === 0 ? d : u((d >>> n) | (d << (bits - n)), os); cf = msb(r); of = msb(r) ^ ((r >>> (bits - 2)) & 1); return rotFlags(c, r, cf, of); }
+    case 0: { const n = count % bits; r = n === 0 ? d : u((d << n) | (d >>> (bits - n)), os); cf = r & 1; of = ((r >>> top) & 1) ^ cf; return rotFlags(c, r, cf, of); }
+    case 1: { const n = count % bits; r = n === 0 ? d : u((d >>> n) | (d << (bits - n)), os); cf = ((r >>> top) & 1); of = ((r >>> top) & 1) ^ ((r >>> (bits - 2)) & 1); return rotFlags(c, r, cf, of); }
     case 2: case 3: {
       const n = count % (bits + 1);
       let v = BigInt(d), cin = BigInt(getCF(c.lf) ? 1 : 0);
@@ -212,16 +212,16 @@ export function shiftOp(c: Cpu, k: number, os: number, d: number, dh: number, co
         if (k === 2) { const out = (v >> (B - 1n)) & 1n; v = ((v << 1n) | cin) & BigInt(m); cin = out; } else { const out = v & 1n; v = (v >> 1n) | (cin << (B - 1n)); cin = out; }
       }
       r = Number(v); cf = Number(cin);
-      of = k === 2 ? msb(r) ^ cf : msb(r) ^ ((r >>> (bits - 2)) & 1);
+      of = k === 2 ? ((r >>> top) & 1) ^ cf : ((r >>> top) & 1) ^ ((r >>> (bits - 2)) & 1);
       return rotFlags(c, r, cf, of);
     }
     case 4: case 6:
       r = count < 32 ? u(d << count, os) : 0;
       cf = count <= bits ? (count === bits ? d & 1 : (d >>> (bits - count)) & 1) : 0;
-      of = msb(r) ^ cf;
+      of = ((r >>> top) & 1) ^ cf;
       break;
     case 5:
-      r = d >>> count; cf = (d >>> (count - 1)) & 1; of = msb(d);
+      r = d >>> count; cf = (d >>> (count - 1)) & 1; of = ((d >>> top) & 1);
       break;
     default: {
       const sd = sx(d, os);
@@ -238,21 +238,27 @@ function rotFlags(c: Cpu, r: number, cf: number, of: number): number {
   return r;
 }
 
+// 64-bit shift helpers: results in s64lo/s64hi (unsigned halves).
+let s64lo = 0, s64hi = 0;
+function shl64(l: number, h: number, s: number): void {
+  if (s === 0) { s64lo = l; s64hi = h; } else if (s < 32) { s64hi = ((h << s) | (l >>> (32 - s))) >>> 0; s64lo = (l << s) >>> 0; } else { s64hi = (l << (s - 32)) >>> 0; s64lo = 0; }
+}
+function shr64(l: number, h: number, s: number): void {
+  if (s === 0) { s64lo = l; s64hi = h; } else if (s < 32) { s64lo = ((l >>> s) | (h << (32 - s))) >>> 0; s64hi = h >>> s; } else { s64lo = h >>> (s - 32); s64hi = 0; }
+}
+
 function shift64(c: Cpu, k: number, lo: number, hi: number, n: number): number {
   lo >>>= 0; hi >>>= 0;
   let rl: number, rh: number, cf: number, of: number;
-  const shl = (l: number, h: number, s: number): void => {
-    if (s === 0) { rl = l; rh = h; } else if (s < 32) { rh = ((h << s) | (l >>> (32 - s))) >>> 0; rl = (l << s) >>> 0; } else { rh = (l << (s - 32)) >>> 0; rl = 0; }
-  };
-  const shr = (l: number, h: number, s: number): [number, number] => {
-    if (s === 0) return [l, h];
-    if (s < 32) return [((l >>> s) | (h << (32 - s))) >>> 0, h >>> s];
-    return [h >>> (s - 32), 0];
-  };
-  rl = 0; rh = 0;
   switch (k) {
-    case 0: { shl(lo, hi, n); const [a, b] = shr(lo, hi, 64 - n); rl = (rl | a) >>> 0; rh = (rh | b) >>> 0; cf = rl & 1; of = (rh >>> 31) ^ cf; c.tHi = rh | 0; setCfOf(c, cf === 1, of === 1); return rl | 0; }
-    case 1: { const [a, b] = shr(lo, hi, n); shl(lo, hi, 64 - n); rl = (rl | a) >>> 0; rh = (rh | b) >>> 0; cf = rh >>> 31; of = cf ^ ((rh >>> 30) & 1); c.tHi = rh | 0; setCfOf(c, cf === 1, of === 1); return rl | 0; }
+    case 0: case 1: {
+      if (k === 0) { shl64(lo, hi, n); rl = s64lo; rh = s64hi; shr64(lo, hi, 64 - n); } else { shr64(lo, hi, n); rl = s64lo; rh = s64hi; shl64(lo, hi, 64 - n); }
+      rl = (rl | s64lo) >>> 0; rh = (rh | s64hi) >>> 0;
+      if (k === 0) { cf = rl & 1; of = (rh >>> 31) ^ cf; } else { cf = rh >>> 31; of = cf ^ ((rh >>> 30) & 1); }
+      setCfOf(c, cf === 1, of === 1);
+      c.tHi = rh | 0;
+      return rl | 0;
+    }
     case 2: case 3: {
       let v = big(lo, hi), cin = getCF(c.lf) ? 1n : 0n;
       for (let s = 0; s < n; s++) {
@@ -261,14 +267,15 @@ function shift64(c: Cpu, k: number, lo: number, hi: number, n: number): number {
       const r = unbig(c, v); const rhi = c.tHi >>> 0;
       cf = Number(cin); of = k === 2 ? (rhi >>> 31) ^ cf : (rhi >>> 31) ^ ((rhi >>> 30) & 1);
       setCfOf(c, cf === 1, of === 1);
+      c.tHi = rhi | 0;
       return r;
     }
-    case 4: case 6: shl(lo, hi, n); cf = bit64(lo, hi, 64 - n); of = (rh >>> 31) ^ cf; break;
-    case 5: [rl, rh] = shr(lo, hi, n); cf = bit64(lo, hi, n - 1); of = hi >>> 31; break;
+    case 4: case 6: shl64(lo, hi, n); rl = s64lo; rh = s64hi; cf = bit64(lo, hi, 64 - n); of = (rh >>> 31) ^ cf; break;
+    case 5: shr64(lo, hi, n); rl = s64lo; rh = s64hi; cf = bit64(lo, hi, n - 1); of = hi >>> 31; break;
     default: {
       const sh = hi | 0;
-      if (n < 32) { rl = ((lo >>> n) | (n === 0 ? 0 : sh << (32 - n))) >>> 0; rh = (sh >> n) >>> 0; } else { rl = (sh >> (n - 32)) >>> 0; rh = (sh >> 31) >>> 0; }
-      cf = n <= 32 ? (n === 32 ? hi >>> 31 : bit64(lo, hi, n - 1)) : bit64(lo, hi, n - 1); of = 0;
+      if (n < 32) { rl = ((lo >>> n) | (sh << (32 - n))) >>> 0; rh = (sh >> n) >>> 0; } else { rl = (sh >> (n - 32)) >>> 0; rh = (sh >> 31) >>> 0; }
+      cf = bit64(lo, hi, n - 1); of = 0;
     }
   }
   setResultFlags(c, 8, rl, rh, (cf ? F_CF : 0) | (of ? F_OF : 0));
@@ -287,7 +294,7 @@ function shiftDouble(c: Cpu, i: Insn, count: number, left: boolean): void {
   const d = readE(c, i, os); const dh = c.tHi;
   const s = c.getReg(i.reg, os); const sh = c.tHi;
   count &= os === 8 ? 63 : 31;
-  if (count === 0) return;
+  if (count === 0) { writeE(c, i, os, d, dh, true); return; } // 32-bit destinations are still zero-extended
   const bits = BigInt(os * 8);
   const mask = (1n << bits) - 1n;
   const dv = os === 8 ? big(d, dh) : BigInt(u(d, os)), sv = os === 8 ? big(s, sh) : BigInt(u(s, os));
