@@ -60,7 +60,23 @@ export const MMIO_HOLE_START = 0xd000_0000;
 export const MMIO_HOLE_END = 0x1_0000_0000;
 export const FOUR_GIB = 0x1_0000_0000;
 export const IOAPIC_ADDR = 0xfec0_0000;
+export const IOAPIC_SIZE = 0x1000;
 export const LAPIC_ADDR = 0xfee0_0000;
+export const LAPIC_SIZE = 0x1000;
+/**
+ * Where MMIO devices (virtio-mmio, a PCI MMIO window) are placed: from the start of the hole up to the IOAPIC.
+ * Firecracker gives each virtio-mmio device 4 KiB from 0xd0000000; that is MMIO_DEVICE_SLOT_SIZE here.
+ */
+export const MMIO_DEVICE_WINDOW_START = MMIO_HOLE_START;
+export const MMIO_DEVICE_WINDOW_END = IOAPIC_ADDR;
+export const MMIO_DEVICE_SLOT_SIZE = 0x1000;
+/**
+ * KVM_SET_TSS_ADDR needs three pages of guest-physical space that are neither RAM nor MMIO on VT-x hosts, and
+ * KVM_SET_IDENTITY_MAP_ADDR one page below them; both sit in the hole above the LAPIC (QEMU uses the same).
+ */
+export const KVM_IDENTITY_MAP_ADDR = 0xfffb_c000;
+export const KVM_TSS_ADDR = 0xfffb_d000;
+export const KVM_TSS_SIZE = 3 * 0x1000;
 
 /** Smallest machine we build: room for tables, a small kernel and an initrd. */
 export const MIN_MEMORY_BYTES = 16 * MiB;

@@ -3,6 +3,7 @@ import {
   e820Map, E820_RAM, E820_RESERVED, EBDA_START, FOUR_GIB, GiB, HIGH_MEMORY_START, LayoutError, lowRamEnd, MiB,
   MMIO_HOLE_START, ramRegions, CMDLINE_ADDR, CMDLINE_MAX_SIZE, PML4_ADDR, ZERO_PAGE_ADDR, BOOT_GDT_ADDR,
   BOOT_TSS_ADDR, BOOT_TSS_SIZE, BOOT_IDT_ADDR, PD_ADDR, MAX_PAGE_DIRECTORIES, BOOT_STACK_POINTER, IOAPIC_ADDR, LAPIC_ADDR,
+  IOAPIC_SIZE, LAPIC_SIZE, MMIO_DEVICE_WINDOW_START, MMIO_DEVICE_WINDOW_END, KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR, KVM_TSS_SIZE,
 } from '../../lib/machine/layout.js';
 
 describe('memory layout', () => {
@@ -52,6 +53,19 @@ describe('memory layout', () => {
     }
     expect(IOAPIC_ADDR).toBeGreaterThanOrEqual(MMIO_HOLE_START);
     expect(LAPIC_ADDR).toBeGreaterThanOrEqual(MMIO_HOLE_START);
+    // hole contents: device window, IOAPIC, LAPIC and KVM's private pages do not overlap
+    const hole: [string, number, number][] = [
+      ['devices', MMIO_DEVICE_WINDOW_START, MMIO_DEVICE_WINDOW_END],
+      ['ioapic', IOAPIC_ADDR, IOAPIC_ADDR + IOAPIC_SIZE],
+      ['lapic', LAPIC_ADDR, LAPIC_ADDR + LAPIC_SIZE],
+      ['kvm identity map', KVM_IDENTITY_MAP_ADDR, KVM_IDENTITY_MAP_ADDR + 0x1000],
+      ['kvm tss', KVM_TSS_ADDR, KVM_TSS_ADDR + KVM_TSS_SIZE],
+    ];
+    for (const [a, s1, e1] of hole) {
+      expect(s1, a).toBeGreaterThanOrEqual(MMIO_HOLE_START);
+      expect(e1, a).toBeLessThanOrEqual(FOUR_GIB);
+      for (const [b, s2, e2] of hole) if (a !== b) expect(s1 < e2 && s2 < e1, `${a} overlaps ${b}`).toBe(false);
+    }
   });
 
   it('rejects memory sizes that are not whole MiB or below the minimum', () => {
