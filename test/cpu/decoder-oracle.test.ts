@@ -3,7 +3,7 @@
  * reference vmlinux (if built) must decode to the same length and mnemonic class. Known, explained differences
  * make the test fail; there are none at present.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,16 +13,17 @@ const BUSYBOX = '/bin/busybox';
 const haveObjdump = existsSync('/usr/bin/objdump');
 
 function findVmlinux(): string | undefined {
+  // Built kernels live in ~/.cache/nodevmm/guest/<hash>/; do not descend into build trees (obj/), skip symlinks.
   const root = join(homedir(), '.cache/nodevmm/guest');
   if (!existsSync(root)) return undefined;
-  const stack = [root];
+  const stack: Array<[string, number]> = [[root, 0]];
   while (stack.length) {
-    const d = stack.pop()!;
+    const [d, depth] = stack.pop()!;
     for (const e of readdirSync(d)) {
       const p = join(d, e);
-      const st = statSync(p);
-      if (st.isDirectory()) stack.push(p);
-      else if (e.startsWith('vmlinux') && !e.endsWith('.bin') && st.size > 1 << 20) return p;
+      const st = lstatSync(p);
+      if (st.isDirectory() && depth < 2 && e !== 'obj') stack.push([p, depth + 1]);
+      else if (st.isFile() && e.startsWith('vmlinux') && !e.endsWith('.bin') && st.size > 1 << 20) return p;
     }
   }
   return undefined;
