@@ -165,6 +165,13 @@ export class InterruptRouter implements InterruptController, MsiSink, TimedDevic
 
   /** Deliver an APIC bus message to its destination LAPIC(s). */
   deliver(message: ApicMessage): void {
+    if (message.shorthand === 0 && !message.logical && message.destination !== 0xff) {
+      // The common case (IOAPIC and MSI in physical mode): one APIC ID, no arbitration, no allocation.
+      for (const lapic of this.lapics) {
+        if (lapic.id === message.destination && lapic.hardwareEnabled) lapic.accept(message);
+      }
+      return;
+    }
     let targets: LocalApic[];
     switch (message.shorthand) {
       case 1:

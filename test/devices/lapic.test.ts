@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MSR_IA32_APIC_BASE, MSR_IA32_TSC_DEADLINE, isLapicMsr } from '../../lib/devices/lapic.js';
-import { TimerGroup, tscFromNs } from '../../lib/devices/platform-clock.js';
+import { PIT_HZ, TimerGroup, tscFromNs } from '../../lib/devices/platform-clock.js';
+import { Pit8254 } from '../../lib/devices/pit8254.js';
+import { irqLine } from '../../lib/machine/irq.js';
 import { testMachine, type TestMachine } from './lapic-helpers.js';
 
 const ID = 0x20;
@@ -239,6 +241,50 @@ describe('LAPIC timer', () => {
     // A deadline already in the past fires at once.
     l.writeMsr(MSR_IA32_TSC_DEADLINE, 1n);
     expect(l.hasInterrupt()).toBe(true);
+  });
+
+  it('a TSC deadline beyond 2^53 stays readable but never arms', () => {
+    const m = testMachine(1);
+    m.enableAll();
+    const l = m.router.forCpu(0);
+    m.apicWrite(0, LVT_TIMER, TSC_DEADLINE | 0xec);
+    l.writeMsr(MSR_IA32_TSC_DEADLINE, 0xffff_ffff_ffff_fff0n);
+    expect(l.readMsr(MSR_IA32_TSC_DEADLINE)).toBe(0xffff_ffff_ffff_fff0n);
+    expect(m.router.nextDeadlineNs()).toBeUndefined();
+  });
+
+  it('calibrate_APIC_clock against PIT ticks finds the 1 GHz bus', () => {
+    const m = testMachine(1);
+    m.enableAll();
+    m.maskPic();
+    const pit = new Pit8254({ clock: m.clock, irq0: irqLine(m.router, 0) });
+    pit.attach(m.pio);
+    m.ioapicWrite(0x10 + 2 * 2, 0x30); // IRQ 0 -> pin 2 -> vector 0x30
+    m.pio.write(0x43, 1, 0x34);
+    m.pio.write(0x40, 1, 11932 & 0xff); // HZ = 100
+    m.pio.write(0x40, 1, 11932 >> 8);
+    m.apicWrite(0, TDCR, 0x03); // APIC_DIVISOR 16
+    m.apicWrite(0, LVT_TIMER, MASKED | 0xec);
+    m.apicWrite(0, TMICT, 0xffffffff);
+    const group = new TimerGroup();
+    group.add(pit);
+    group.add(m.router);
+    const loops = 10; // LAPIC_CAL_LOOPS = HZ / 10
+    const samples: number[] = [];
+    const bsp = m.router.forCpu(0);
+    while (samples.length <= loops) {
+      const next = group.nextDeadlineNs()!;
+      m.clock.set(next + 2_000); // the handler runs a little after the tick
+      group.poll(m.clock.nowNs());
+      if (!bsp.hasInterrupt()) continue;
+      expect(bsp.acknowledge()).toBe(0x30);
+      samples.push(m.apicRead(0, TMCCT));
+      m.apicWrite(0, EOI, 0);
+    }
+    const delta = samples[0]! - samples[loops]!;
+    const period = (delta * 16) / loops; // bus ticks per jiffy
+    const hz = PIT_HZ / 11932;
+    expect(Math.abs(period * hz - 1e9) / 1e9).toBeLessThan(1e-4);
   });
 
   it('changing the timer mode disarms the timer', () => {

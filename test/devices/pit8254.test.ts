@@ -4,7 +4,7 @@ import type { IrqLine } from '../../lib/machine/irq.js';
 import { Pic8259Pair } from '../../lib/devices/pic8259.js';
 import { Pit8254, nsOfPitTick, pitTickAt } from '../../lib/devices/pit8254.js';
 import { SpeakerPort61 } from '../../lib/devices/speaker-port61.js';
-import { ManualClock, PIT_HZ, TSC_HZ, mulDivCeil, mulDivFloor, nsFromTsc, tscFromNs } from '../../lib/devices/platform-clock.js';
+import { HostClock, ManualClock, PIT_HZ, TSC_HZ, mulDivCeil, mulDivFloor, nsFromTsc, tscFromNs } from '../../lib/devices/platform-clock.js';
 
 /** Counts rising edges on IRQ 0. */
 class EdgeCounter implements IrqLine {
@@ -62,6 +62,22 @@ describe('time conversions', () => {
       expect(pitTickAt(t)).toBe(k);
       expect(pitTickAt(t - 1)).toBe(k - 1);
     }
+  });
+
+  it('a paused HostClock stands still and resumes without a jump', () => {
+    const clock = new HostClock();
+    clock.pause();
+    const a = clock.nowNs();
+    expect(clock.nowNs()).toBe(a);
+    clock.resume();
+    expect(clock.nowNs()).toBeGreaterThanOrEqual(a);
+    expect(Number.isSafeInteger(clock.nowNs())).toBe(true);
+  });
+
+  it('ManualClock refuses to go backwards', () => {
+    const clock = new ManualClock(100);
+    expect(() => clock.set(50)).toThrow(/at or after 100/);
+    expect(() => clock.advance(-1)).toThrow(/bad step/);
   });
 
   it('TSC runs at TSC_HZ and round-trips', () => {
@@ -271,6 +287,49 @@ describe('8254 PIT', () => {
     pio.write(0x43, 1, 0xa4); // channel 2, MSB only, mode 2
     pio.write(0x42, 1, 0x10); // count 0x1000
     expect(pio.read(0x42, 1)).toBe(0x10);
+  });
+
+  it('mode 1 on channel 2: the gate rising edge starts a low pulse of count ticks', () => {
+    const { clock, pit, pio } = machine();
+    pio.write(0x61, 1, 0x00);
+    pio.write(0x43, 1, 0xb2); // channel 2, lo/hi, mode 1
+    writeCount(pio, 0x42, 100);
+    clock.advance(1_000_000);
+    expect(pit.out2()).toBe(true); // not triggered yet
+    pio.write(0x61, 1, 0x01); // trigger
+    const t0 = pitTickAt(clock.nowNs());
+    clock.set(nsOfPitTick(t0 + 50));
+    expect(pit.out2()).toBe(false);
+    expect(pit.channelState(2).count).toBe(50);
+    clock.set(nsOfPitTick(t0 + 100));
+    expect(pit.out2()).toBe(true);
+    pio.write(0x61, 1, 0x00);
+    pio.write(0x61, 1, 0x01); // retrigger
+    expect(pit.out2()).toBe(false);
+  });
+
+  it('mode 5 on channel 2: strobe one tick after count ticks from the gate trigger', () => {
+    const { clock, pit, pio } = machine();
+    pio.write(0x61, 1, 0x00);
+    pio.write(0x43, 1, 0xba); // channel 2, lo/hi, mode 5
+    writeCount(pio, 0x42, 20);
+    pio.write(0x61, 1, 0x01);
+    const t0 = pitTickAt(clock.nowNs());
+    clock.set(nsOfPitTick(t0 + 19));
+    expect(pit.out2()).toBe(true);
+    clock.set(nsOfPitTick(t0 + 20));
+    expect(pit.out2()).toBe(false);
+    clock.set(nsOfPitTick(t0 + 21));
+    expect(pit.out2()).toBe(true);
+  });
+
+  it('port 0x61 reads back speaker bits and toggles the refresh bit with time', () => {
+    const { clock, pio } = machine();
+    pio.write(0x61, 1, 0x03);
+    expect(pio.read(0x61, 1) & 0x0f).toBe(0x03);
+    const a = pio.read(0x61, 1) & 0x10;
+    clock.advance(15_085);
+    expect(pio.read(0x61, 1) & 0x10).not.toBe(a);
   });
 
   it('mode 3 square wave: OUT high for the first half of the period', () => {
