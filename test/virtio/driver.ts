@@ -21,9 +21,27 @@ import { MMIO, VIRTIO_MMIO_MAGIC, type VirtioMmioTransport } from '../../lib/vir
 export class RecordingIrq implements IrqLine {
   level = false;
   raises = 0;
+  private waiters: Array<() => void> = [];
+
   set(level: boolean): void {
     if (level && !this.level) this.raises++;
     this.level = level;
+    if (level) {
+      const w = this.waiters;
+      this.waiters = [];
+      for (const resolve of w) resolve();
+    }
+  }
+
+  /** Resolves when the device next asserts the line, or after `timeoutMs` (interrupts may be suppressed). */
+  wait(timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 }
 
@@ -140,6 +158,8 @@ export class DriverQueue {
     const id = this.mem.readU32(this.used + 4 + 8 * slot);
     const len = this.mem.readU32(this.used + 8 + 8 * slot);
     this.lastUsed = (this.lastUsed + 1) & 0xffff;
+    // Like Linux's virtqueue_enable_cb: with EVENT_IDX, ask for an interrupt on the next completion.
+    this.setUsedEvent(this.lastUsed);
     return { id, len };
   }
 
@@ -260,7 +280,10 @@ export class TestDriver {
     return isr;
   }
 
-  /** Wait (yielding to the event loop) until `queue` has a used element; throws after `timeoutMs`. */
+  /**
+   * Wait until `queue` has a used element; throws after `timeoutMs`. Sleeps until the interrupt line is
+   * asserted (like a guest in HLT) rather than spinning, with a short timer in case interrupts are suppressed.
+   */
   async waitUsed(queue: number, timeoutMs = 10_000): Promise<UsedElement> {
     const q = this.queues[queue]!;
     const deadline = Date.now() + timeoutMs;
@@ -268,7 +291,7 @@ export class TestDriver {
       const e = q.popUsed();
       if (e) return e;
       if (Date.now() > deadline) throw new Error(`timed out waiting for a used element on queue ${queue}`);
-      await new Promise<void>((r) => setImmediate(r));
+      await this.irq.wait(1);
     }
   }
 
