@@ -38,6 +38,17 @@ describe('Uart16550.stream (Duplex)', () => {
     expect(uart.read(LSR, 1) & 0x02).toBe(0);
   });
 
+  it('copies host input: the caller may reuse its buffer at once', () => {
+    const uart = new Uart16550();
+    const buf = Buffer.from('abc');
+    uart.receive(buf);
+    uart.receive(buf.subarray(1));
+    buf.fill(0x7a);
+    const got: number[] = [];
+    guestDrain(uart, got);
+    expect(Buffer.from(got).toString()).toBe('abcbc');
+  });
+
   it('applies backpressure to a large writer and releases it as the guest reads', async () => {
     const uart = new Uart16550();
     uart.write(FCR, 1, 0x01);

@@ -93,6 +93,33 @@ describe('16550A: the Linux 8250 autoconfig probe', () => {
     expect(inb(LSR)).toBe(0x60);
   });
 
+  it('counts a 16-byte FIFO in loopback (size_fifo: not a 64-byte U6_16550A); host input waits meanwhile', () => {
+    const { uart, irq, inb, outb } = com1();
+    outb(FCR, 0x07);
+    outb(MCR, 0x10 | 0x08); // loopback (OUT2 too: the IRQ must still stay quiet)
+    uart.receive('typed early'); // the serial input is disconnected: must neither enter the FIFO nor be lost
+    outb(LCR, 0x80);
+    outb(DLL, 0x01);
+    outb(DLM, 0x00);
+    outb(LCR, 0x03);
+    outb(IER, 0x0f);
+    for (let i = 0; i < 256; i++) outb(THR, i);
+    let count = 0;
+    const seen: number[] = [];
+    while (inb(LSR) & 0x01 && count < 256) {
+      seen.push(inb(RBR));
+      count++;
+    }
+    expect(count).toBe(16);
+    expect(seen).toEqual(Array.from({ length: 16 }, (_, i) => i));
+    expect(irq.edges).toEqual([]);
+    outb(IER, 0);
+    outb(MCR, 0x0b); // leave loopback: the host bytes arrive now
+    const got: number[] = [];
+    while (inb(LSR) & 0x01) got.push(inb(RBR));
+    expect(Buffer.from(got).toString()).toBe('typed early');
+  });
+
   it('passes serial8250_startup\'s THRE re-assertion test (so no UART_BUG_THRE)', () => {
     const { inb, outb } = com1();
     outb(LCR, 0x03);

@@ -391,7 +391,8 @@ export class Uart16550 implements BusDevice {
 
   /** Queue bytes for the guest to receive (strings are sent as UTF-8). Never drops data. */
   receive(data: Uint8Array | string): void {
-    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : data.slice();
+    // Copy: a Buffer's slice() is a view, and callers (stream pools) may reuse their memory.
+    const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : new Uint8Array(data);
     this.hostInput.pushBytes(bytes);
     this.refillRx();
     this.updateIrq();
