@@ -7,10 +7,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "kick_signal.h"
 #include "vcpu.h"
 
 namespace nodevmm {
+
+constexpr unsigned kProbeEvery = 64;
+constexpr int64_t kProbeNs = 4000;
+constexpr int64_t kMinWindowNs = 1000;
 
 static int64_t NowNs() {
   timespec ts;
@@ -47,7 +53,10 @@ void RunShared::ThreadMain() {
     reply.store(kPending);
     if (closing.load()) return;
     awaitingReply.store(true);
-    if (tsfn.BlockingCall(this) != napi_ok) return;
+    int polling = kPolling;
+    if (!pollMode.compare_exchange_strong(polling, kClaimed)) {
+      if (tsfn.BlockingCall(this) != napi_ok) return;
+    }
     WaitReply();
     awaitingReply.store(false);
     if (reply.load() == kAbort || closing.load()) return;
@@ -57,14 +66,23 @@ void RunShared::ThreadMain() {
 // The JS side usually answers within a few microseconds: spin briefly (cheaper than a futex sleep/wake pair),
 // then sleep on the futex so a slow handler does not burn a core.
 void RunShared::WaitReply() {
-  const int64_t limit = spinNs.load(std::memory_order_relaxed);
-  if (limit > 0) {
+  const int64_t maxSpin = spinNs.load(std::memory_order_relaxed);
+  if (spinWindow == 0 && maxSpin > 0 && ++spinMisses % kProbeEvery == 0) spinWindow = kProbeNs;
+  if (spinWindow > maxSpin) spinWindow = maxSpin;
+  if (spinWindow > 0) {
     const int64_t start = NowNs();
+    int64_t waited = 0;
     unsigned n = 0;
     while (reply.load(std::memory_order_acquire) == kPending) {
       __builtin_ia32_pause();
-      if ((++n & 63) == 0 && NowNs() - start > limit) break;
+      if ((++n & 31) == 0 && (waited = NowNs() - start) > spinWindow) break;
     }
+    if (reply.load(std::memory_order_acquire) != kPending) {
+      spinWindow = std::min(maxSpin, std::max<int64_t>(2 * waited, kProbeNs));
+      spinMisses = 0;
+      return;
+    }
+    spinWindow = spinWindow / 2 < kMinWindowNs ? 0 : spinWindow / 2;
   }
   while (reply.load() == kPending && !closing.load()) {
     sleeping.store(1);
@@ -83,8 +101,9 @@ void RunShared::Kick() {
   pthread_kill(tid, KickSignal());
 }
 
-void CallJsOnExit(Napi::Env env, Napi::Function callback, void*, RunShared* shared) {
-  if (env == nullptr || shared->aborted) return;
+// Runs the JS onExit for the exit the run thread just published; returns the verdict (kContinue / kPark), or
+// -1 when the vCPU was closed by the callback.
+static int HandleExit(Napi::Env env, Napi::Function callback, RunShared* shared) {
   int verdict = kPark;
   bool threw = false;
   Napi::Error error;
@@ -95,7 +114,7 @@ void CallJsOnExit(Napi::Env env, Napi::Function callback, void*, RunShared* shar
     error = e;
     threw = true;
   }
-  if (shared->aborted) return;  // the callback closed the vCPU; close() already released the thread
+  if (shared->aborted) return -1;  // the callback closed the vCPU; close() already released the thread
   if (verdict != kContinue && shared->resumeRequested) verdict = kContinue;
   shared->resumeRequested = false;
   if (verdict != kContinue) {
@@ -110,6 +129,48 @@ void CallJsOnExit(Napi::Env env, Napi::Function callback, void*, RunShared* shar
   }
   shared->Answer(verdict);
   if (threw) error.ThrowAsJavaScriptException();
+  return threw ? kPark : verdict;
+}
+
+// Called through the ThreadSafeFunction. After answering "continue", keeps the JS thread briefly polling for
+// the next exit (pollNs), handling exits back to back for at most budgetNs before returning to the event loop:
+// on a busy guest this avoids an event-loop wake-up (an IPI, expensive in a VM) per exit, while timers, I/O
+// and microtasks still get a turn at least every budgetNs.
+void CallJsOnExit(Napi::Env env, Napi::Function callback, void*, RunShared* shared) {
+  if (env == nullptr || shared->aborted) return;
+  const int64_t start = NowNs();
+  for (;;) {
+    if (HandleExit(env, callback, shared) != kContinue) return;
+    const int64_t now = NowNs();
+    if (shared->pollNs <= 0 || now - start > shared->budgetNs) return;
+    if (shared->pollWindow == 0 && ++shared->pollMisses % kProbeEvery == 0) shared->pollWindow = kProbeNs;
+    if (shared->pollWindow > shared->pollNs) shared->pollWindow = shared->pollNs;
+    if (shared->pollWindow == 0) return;
+    shared->pollMode.store(kPolling);
+    const int64_t deadline = now + shared->pollWindow;
+    int64_t t = now;
+    unsigned n = 0;
+    bool claimed = false;
+    for (;;) {
+      if (shared->pollMode.load(std::memory_order_acquire) == kClaimed) {
+        claimed = true;
+        break;
+      }
+      __builtin_ia32_pause();
+      if ((++n & 31) == 0 && (t = NowNs()) > deadline) break;
+    }
+    if (!claimed) {
+      int polling = kPolling;
+      if (shared->pollMode.compare_exchange_strong(polling, kIdle)) {
+        // Nothing came: the next exit goes through the TSFN; narrow the window.
+        shared->pollWindow = shared->pollWindow / 2 < kMinWindowNs ? 0 : shared->pollWindow / 2;
+        return;
+      }
+    }
+    shared->pollWindow = std::min(shared->pollNs, std::max<int64_t>(2 * (t - now), kProbeNs));
+    shared->pollMisses = 0;
+    shared->pollMode.store(kIdle);  // claimed: the run thread published an exit for us
+  }
 }
 
 }  // namespace nodevmm

@@ -21,6 +21,9 @@ class KvmVcpu;
 
 enum RunReply : int { kPending = -1, kContinue = 0, kPark = 1, kAbort = 2 };
 enum RunState : int { kParked, kRunning, kClosing };
+// Who delivers the next exit: the ThreadSafeFunction (kIdle), or the JS thread that is polling for it (kPolling;
+// the run thread claims it with a CAS to kClaimed, skipping the event-loop wake-up).
+enum PollMode : int { kIdle, kPolling, kClaimed };
 
 struct RunShared;
 void CallJsOnExit(Napi::Env env, Napi::Function callback, void* context, RunShared* shared);
@@ -42,6 +45,16 @@ struct RunShared {
   std::atomic<int> sleeping{0};
   std::atomic<bool> awaitingReply{false};
   std::atomic<int64_t> spinNs{30000};
+  std::atomic<int> pollMode{kIdle};
+  int64_t pollNs = 50000;       // JS thread: longest wait for the next exit before returning to the event loop
+  int64_t budgetNs = 2000000;   // JS thread: at most this long handling exits back to back per event-loop turn
+  // Adaptive windows (like an adaptive mutex): a wait that pays off sets the window to twice what it took; a
+  // wait that times out halves it, down to zero on a busy host where the other thread is not on a CPU. Every
+  // kProbeEvery hand-offs a zero window is re-armed to probe whether spinning pays again.
+  int64_t spinWindow = 30000;   // run thread only
+  int64_t pollWindow = 50000;   // JS thread only
+  unsigned spinMisses = 0;      // run thread only
+  unsigned pollMisses = 0;      // JS thread only
   int lastErrno = 0;  // written by the run thread before posting, read by the callback
 
   RunTsfn tsfn;

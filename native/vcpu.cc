@@ -182,6 +182,7 @@ Napi::Value KvmVcpu::StartThread(const Napi::CallbackInfo& info) {
   shared->thread = std::thread([shared] { shared->ThreadMain(); });
   shared->tid = shared->thread.native_handle();
   shared_ = shared;
+  ApplyTuning();
   if (!hookAdded_) {
     napi_add_env_cleanup_hook(env, CleanupHook, this);
     hookAdded_ = true;
@@ -228,11 +229,22 @@ Napi::Value KvmVcpu::Kick(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, true);
 }
 
-// setSpin(ns): how long the run thread busy-waits for the JS verdict before sleeping (0 = always sleep).
+// setSpin(spinNs, pollNs, budgetNs): how long the run thread busy-waits for the JS verdict before sleeping,
+// how long the JS thread waits for the next exit before returning to the event loop, and the longest stretch of
+// back-to-back exit handling per event-loop turn (0 disables spinning / polling).
 Napi::Value KvmVcpu::SetSpin(const Napi::CallbackInfo& info) {
-  int64_t ns = static_cast<int64_t>(ToU64(info[0], "spin nanoseconds", 1000000000ull));
-  if (shared_ != nullptr) shared_->spinNs.store(ns);
+  spinNs_ = static_cast<int64_t>(ToU64(info[0], "spin nanoseconds", 1000000000ull));
+  if (!info[1].IsUndefined()) pollNs_ = static_cast<int64_t>(ToU64(info[1], "poll nanoseconds", 1000000000ull));
+  if (!info[2].IsUndefined()) budgetNs_ = static_cast<int64_t>(ToU64(info[2], "budget nanoseconds", 1000000000ull));
+  ApplyTuning();
   return info.Env().Undefined();
+}
+
+void KvmVcpu::ApplyTuning() {
+  if (shared_ == nullptr) return;
+  shared_->spinNs.store(spinNs_);
+  shared_->pollNs = pollNs_;
+  shared_->budgetNs = budgetNs_;
 }
 
 void KvmVcpu::DoClose() {

@@ -37,6 +37,7 @@ class KvmVcpu : public Napi::ObjectWrap<KvmVcpu> {
   Napi::Value SetSpin(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   void DoClose();
+  void ApplyTuning();
   bool Busy() const;
   static void CleanupHook(void* arg);
 
@@ -48,6 +49,9 @@ class KvmVcpu : public Napi::ObjectWrap<KvmVcpu> {
   bool referenced_ = false;      // this wrapper is Ref()'d while the thread runs the guest
   bool hookAdded_ = false;
   napi_env env_ = nullptr;
+  int64_t spinNs_ = 30000;
+  int64_t pollNs_ = 50000;
+  int64_t budgetNs_ = 2000000;
 };
 
 }  // namespace nodevmm

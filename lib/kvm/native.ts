@@ -65,7 +65,8 @@ export interface NativeKvmVcpu {
   startThread(onExit: (errno: number) => number): void;
   resume(): void;
   kick(): boolean;
-  setSpin(nanoseconds: number): void;
+  /** Run-thread spin before sleeping; JS-thread poll for the next exit; max back-to-back handling per event-loop turn (ns). */
+  setSpin(spinNs: number, pollNs?: number, budgetNs?: number): void;
   close(): void;
 }
 

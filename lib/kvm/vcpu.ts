@@ -213,8 +213,17 @@ export class KvmVcpu {
   /** Makes a running runLoop() return { reason: 'intr' } promptly (spinning or halted guest). False if not running. */
   kick(): boolean { return this.native.kick(); }
 
-  /** How long the run thread spins waiting for JS before sleeping, in ns (default 30000). */
-  setSpin(nanoseconds: number): void { this.native.setSpin(nanoseconds); }
+  /**
+   * Hand-off tuning (nanoseconds; 0 disables): `spinNs` the run thread busy-waits for the JS verdict before
+   * sleeping (default 30 µs); `pollNs` the JS thread waits for the next exit before returning to the event loop
+   * (default 50 µs); `budgetNs` the longest stretch of back-to-back exit handling before the event loop gets a
+   * turn (default 2 ms).
+   */
+  setTuning(t: { spinNs?: number; pollNs?: number; budgetNs?: number }): void {
+    this.tuning = { ...this.tuning, ...t };
+    this.native.setSpin(this.tuning.spinNs, this.tuning.pollNs, this.tuning.budgetNs);
+  }
+  private tuning = { spinNs: 30_000, pollNs: 50_000, budgetNs: 2_000_000 };
 
   /** Decodes the last exit from kvm_run. */
   lastExit(): VcpuExit { return this.page.decode(); }

@@ -1,0 +1,131 @@
+/**
+ * Userspace-exit round trip: a real-mode guest executes `out dx, al` N times (one KVM_EXIT_IO each) and
+ * each exit is handled by a TypeScript handler. Compared, in the same run and on the same guest bytes, with
+ * a raw C KVM_RUN loop (bench/c/exit-roundtrip.c, compiled here with cc into bench/.build/).
+ *
+ *   npx tsx bench/exit-roundtrip.ts [exits=20000] [rounds=7]
+ *
+ * Prints µs/exit (median of rounds) for: raw C; nodevmm runLoop (native run thread) with the default hand-off
+ * (run thread spins for the verdict, JS thread polls for the next exit), without the JS poll (every exit wakes
+ * the event loop through the ThreadSafeFunction), and without any spinning (futex + TSFN); and runSync
+ * (KVM_RUN on the JS thread, blocking it).
+ * Goal: runLoop ≤ 1.2 × raw C.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kvm, probeKvm, type KvmVcpu } from '../lib/kvm/index.js';
+
+const exits = Number(process.argv[2] ?? 20000);
+const rounds = Number(process.argv[3] ?? 7);
+const here = dirname(fileURLToPath(import.meta.url));
+const buildDir = join(here, '.build');
+
+// Real mode at 0x1000, ECX = exits, DX = port (set by the host in both programs).
+const GUEST = Uint8Array.from([
+  0xee,             // loop: out dx, al
+  0x66, 0x49,       //       dec ecx
+  0x75, 0xfb,       //       jnz loop
+  0xf4,             //       hlt
+]);
+const ENTRY = 0x1000;
+const PORT = 0x80;
+
+const probe = probeKvm();
+if (!probe.usable) {
+  console.log(`exit-roundtrip: skipped, ${probe.reason}`);
+  process.exit(0);
+}
+
+mkdirSync(buildDir, { recursive: true });
+const guestPath = join(buildDir, 'exit-roundtrip.bin');
+writeFileSync(guestPath, GUEST);
+const cBin = join(buildDir, 'exit-roundtrip');
+execFileSync('cc', ['-O2', '-Wall', '-o', cBin, join(here, 'c', 'exit-roundtrip.c')], { stdio: 'inherit' });
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+}
+
+function rawC(): number[] {
+  const out = execFileSync(cBin, [guestPath, String(exits), '1'], { encoding: 'utf8' });
+  return out.trim().split('\n').map(Number);
+}
+
+const kvm = Kvm.open();
+const vm = kvm.createVm();
+vm.setTssAddr(0xfffbd000);
+const ram = kvm.allocateRam(0x200000);
+vm.setMemoryRegion({ slot: 0, guestAddress: 0, ram });
+ram.bytes.set(GUEST, ENTRY);
+const vcpu = vm.createVcpu(0);
+
+function reset(v: KvmVcpu): void {
+  const s = v.getSregs();
+  for (const name of ['cs', 'ds', 'es', 'fs', 'gs', 'ss'] as const) s[name] = { ...s[name], base: 0n, selector: 0, limit: 0xffff };
+  v.setSregs(s);
+  const r = v.getRegs();
+  v.setRegs({ ...r, rip: BigInt(ENTRY), rflags: 2n, rcx: BigInt(exits), rdx: BigInt(PORT), rsp: 0x7000n });
+}
+
+let sum = 0;
+let seen = 0;
+const pio = {
+  read: (): number => 0,
+  write: (_port: number, _size: number, value: number): void => { sum += value; seen++; },
+};
+
+interface Tuning { spinNs: number; pollNs: number; budgetNs: number }
+const DEFAULT: Tuning = { spinNs: 30_000, pollNs: 50_000, budgetNs: 2_000_000 };
+const NO_POLL: Tuning = { spinNs: 30_000, pollNs: 0, budgetNs: 0 };
+const NO_SPIN: Tuning = { spinNs: 0, pollNs: 0, budgetNs: 0 };
+
+async function asyncRound(tuning: Tuning): Promise<number> {
+  reset(vcpu);
+  seen = 0;
+  vcpu.setTuning(tuning);
+  const t0 = performance.now();
+  const exit = await vcpu.runLoop({ pio });
+  const t1 = performance.now();
+  if (exit.reason !== 'hlt' || seen !== exits) throw new Error(`unexpected: ${exit.reason}, ${seen} exits`);
+  return ((t1 - t0) * 1000) / exits;
+}
+
+function syncRound(): number {
+  reset(vcpu);
+  seen = 0;
+  const t0 = performance.now();
+  const exit = vcpu.runSync({ pio });
+  const t1 = performance.now();
+  if (exit.reason !== 'hlt' || seen !== exits) throw new Error(`unexpected: ${exit.reason}, ${seen} exits`);
+  return ((t1 - t0) * 1000) / exits;
+}
+
+const results: Record<string, number[]> = { c: [], runLoop: [], runLoopNoPoll: [], runLoopNoSpin: [], runSync: [] };
+// Warm up JIT and the thread.
+await asyncRound(DEFAULT);
+syncRound();
+for (let r = 0; r < rounds; r++) {
+  results.c!.push(...rawC());
+  results.runLoop!.push(await asyncRound(DEFAULT));
+  results.runLoopNoPoll!.push(await asyncRound(NO_POLL));
+  results.runLoopNoSpin!.push(await asyncRound(NO_SPIN));
+  results.runSync!.push(syncRound());
+}
+vm.close();
+ram.close();
+kvm.close();
+
+const c = median(results.c!);
+const line = (name: string, xs: number[]): string =>
+  `${name.padEnd(34)} ${median(xs).toFixed(2).padStart(7)} µs/exit   ${(median(xs) / c).toFixed(2)}× raw C   (min ${Math.min(...xs).toFixed(2)}, max ${Math.max(...xs).toFixed(2)})`;
+console.log(`exit-roundtrip: ${exits} PIO exits per round, ${rounds} rounds, median${probe.pvm ? ' (kvm_pvm host)' : ''}`);
+console.log(line('raw C KVM_RUN loop', results.c!));
+console.log(line('runLoop (default: spin + JS poll)', results.runLoop!));
+console.log(line('runLoop (spin, no JS poll)', results.runLoopNoPoll!));
+console.log(line('runLoop (futex + TSFN only)', results.runLoopNoSpin!));
+console.log(line('runSync (KVM_RUN on the JS thread)', results.runSync!));
+console.log(`ratio runLoop / raw C = ${(median(results.runLoop!) / c).toFixed(3)} (goal ≤ 1.2)`);
+void sum;
