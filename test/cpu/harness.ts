@@ -15,8 +15,8 @@ export function assemble(source: string, bits: 16 | 32 | 64, origin = 0): Uint8A
   try {
     const src = join(dir, 'a.s'), obj = join(dir, 'a.o'), elf = join(dir, 'a.elf'), bin = join(dir, 'a.bin');
     writeFileSync(src, `.intel_syntax noprefix\n.code${bits}\n${source}\n`);
-    execFileSync('as', [bits === 64 ? '--64' : '--32', '-o', obj, src]);
-    execFileSync('ld', ['-m', bits === 64 ? 'elf_x86_64' : 'elf_i386', '-Ttext', `0x${origin.toString(16)}`, '-e', `0x${origin.toString(16)}`, '--oformat', 'binary', '-o', bin, obj]);
+    execFileSync('as', ['--64', '-o', obj, src]); // --64 objects accept .code16/.code32 sections too
+    execFileSync('ld', ['-Ttext', `0x${origin.toString(16)}`, '-e', `0x${origin.toString(16)}`, '--oformat', 'binary', '-o', bin, obj]);
     void elf;
     return new Uint8Array(readFileSync(bin));
   } finally {
