@@ -1,11 +1,12 @@
-import { mkdtempSync, readdirSync, statSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir, homedir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GuestMemory } from '../../lib/machine/guest-memory.js';
 import { detectKernelFormat, loadKernelFromFiles, loadLinuxFromFiles, LoaderError, parseBzImage } from '../../lib/machine/loader/index.js';
 import { MiB } from '../../lib/machine/layout.js';
+import { findGuestArtifact } from './reference-artifacts.js';
 import { makeBzImage, makeElf, makeMultibootHeader, pattern, sameBytes } from './images.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nodevmm-loader-'));
@@ -77,17 +78,6 @@ describe('loading from files', () => {
     expect(l.mpTable.ioapicId).toBe(2);
   });
 });
-
-/** Newest directory of the reference-guest cache that holds `file` (built by guest/build.sh). */
-function findGuestArtifact(file: string): string | undefined {
-  const root = process.env['NODEVMM_GUEST_CACHE'] ?? join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'nodevmm', 'guest');
-  if (!existsSync(root)) return undefined;
-  const hits = readdirSync(root)
-    .map((d) => join(root, d, file))
-    .filter((p) => existsSync(p))
-    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  return hits[0];
-}
 
 const reference: [string, string][] = [
   ['bzImage-x86_64', 'long'],

@@ -10,15 +10,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { Kvm, probeKvm, type GuestRam, type KvmVcpu, type KvmVm, type Segment, type Sregs } from '../../lib/kvm/index.js';
-import type { BootCpuState, SegmentState } from '../../lib/machine/boot/cpu-state.js';
+import type { KvmVcpu } from '../../lib/kvm/index.js';
 import type { GuestMemory } from '../../lib/machine/guest-memory.js';
 import { loadLinux } from '../../lib/machine/loader/linux.js';
 import { loadMultiboot } from '../../lib/machine/loader/multiboot.js';
 import { MiB } from '../../lib/machine/layout.js';
 import { makeBzImage, pattern } from './images.js';
+import { applyBootState, createMachine, type Machine, closeMachine, probe } from './kvm-support.js';
 
-const probe = probeKvm();
 function toolchain(): string | undefined {
   try {
     for (const t of ['as', 'ld', 'objcopy']) execFileSync(t, ['--version'], { stdio: 'ignore' });
@@ -47,48 +46,6 @@ function build(name: string, source: string, script: string, bits: 32 | 64): { e
   execFileSync('ld', ['-m', bits === 64 ? 'elf_x86_64' : 'elf_i386', '-nostdlib', '-static', '-T', ld, '-o', elf, o]);
   execFileSync('objcopy', ['-O', 'binary', '-j', '.text', elf, bin]);
   return { elf: new Uint8Array(readFileSync(elf)), bin: new Uint8Array(readFileSync(bin)) };
-}
-
-function kvmSegment(s: SegmentState): Segment {
-  return {
-    base: BigInt(s.base), limit: s.limit, selector: s.selector, type: s.type, present: Number(s.present), dpl: s.dpl,
-    db: Number(s.db), s: Number(s.s), l: Number(s.l), g: Number(s.g), avl: Number(s.avl), unusable: Number(s.unusable),
-  };
-}
-
-/** What the KVM accelerator does with a BootCpuState (kept here so this test needs nothing but lib/kvm). */
-function applyBootState(vcpu: KvmVcpu, st: BootCpuState): void {
-  const cur = vcpu.getSregs();
-  const s = st.sregs;
-  const sregs: Sregs = {
-    ...cur,
-    cs: kvmSegment(s.cs), ds: kvmSegment(s.ds), es: kvmSegment(s.es), fs: kvmSegment(s.fs), gs: kvmSegment(s.gs),
-    ss: kvmSegment(s.ss), tr: kvmSegment(s.tr), ldt: kvmSegment(s.ldt),
-    gdt: { base: BigInt(s.gdt.base), limit: s.gdt.limit }, idt: { base: BigInt(s.idt.base), limit: s.idt.limit },
-    cr0: BigInt(s.cr0), cr2: BigInt(s.cr2), cr3: BigInt(s.cr3), cr4: BigInt(s.cr4), efer: BigInt(s.efer),
-    apicBase: BigInt(s.apicBase),
-  };
-  vcpu.setSregs(sregs);
-  const r = st.regs;
-  vcpu.setRegs({
-    rax: BigInt(r.rax), rbx: BigInt(r.rbx), rcx: BigInt(r.rcx), rdx: BigInt(r.rdx), rsi: BigInt(r.rsi), rdi: BigInt(r.rdi),
-    rsp: BigInt(r.rsp), rbp: BigInt(r.rbp), r8: BigInt(r.r8), r9: BigInt(r.r9), r10: BigInt(r.r10), r11: BigInt(r.r11),
-    r12: BigInt(r.r12), r13: BigInt(r.r13), r14: BigInt(r.r14), r15: BigInt(r.r15), rip: BigInt(r.rip), rflags: BigInt(r.rflags),
-  });
-  vcpu.setMsrs(st.msrs.map((m) => ({ index: m.index, value: m.value })));
-}
-
-interface Machine { kvm: Kvm; vm: KvmVm; ram: GuestRam; mem: GuestMemory; vcpu: KvmVcpu }
-
-function createMachine(memoryBytes: number): Machine {
-  const kvm = Kvm.open();
-  const vm = kvm.createVm();
-  vm.setTssAddr(0xfffbd000);
-  const ram = kvm.allocateRam(memoryBytes);
-  vm.setMemoryRegion({ slot: 0, guestAddress: 0, ram, logDirty: false });
-  const vcpu = vm.createVcpu(0);
-  vcpu.setCpuid(kvm.supportedCpuid());
-  return { kvm, vm, ram, mem: vm.guestMemory(), vcpu };
 }
 
 /** Runs until HLT, collecting 32-bit `out` values written to port 0x500. */
@@ -157,10 +114,7 @@ SECTIONS {
 describe.skipIf(skipReason !== undefined)(`loaded kernels run on KVM${skipReason ? ` (skipped: ${skipReason})` : ''}`, () => {
   let m: Machine | undefined;
   afterEach(() => {
-    m?.vcpu.close();
-    m?.vm.close();
-    m?.ram.close();
-    m?.kvm.close();
+    if (m) closeMachine(m);
     m = undefined;
   });
 
