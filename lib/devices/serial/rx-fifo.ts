@@ -7,6 +7,7 @@ export class RxFifo {
   private readonly errors = new Uint8Array(16);
   private head = 0;
   private count = 0;
+  private withErrors = 0; // characters in the FIFO whose error bits are non-zero
 
   /** 16 with FIFOs enabled, 1 in 16450 (character) mode. */
   capacity = 1;
@@ -24,6 +25,7 @@ export class RxFifo {
     const slot = (this.head + this.count) % this.data.length;
     this.data[slot] = byte;
     this.errors[slot] = errorBits;
+    if (errorBits !== 0) this.withErrors++;
     this.count++;
   }
 
@@ -31,7 +33,7 @@ export class RxFifo {
   shift(): number | undefined {
     if (this.count === 0) return undefined;
     const byte = this.data[this.head]!;
-    this.errors[this.head] = 0;
+    this.clearTopErrors();
     this.head = (this.head + 1) % this.data.length;
     this.count--;
     return byte;
@@ -44,18 +46,21 @@ export class RxFifo {
 
   /** Reading LSR reports the top character's errors once. */
   clearTopErrors(): void {
-    if (this.count > 0) this.errors[this.head] = 0;
+    if (this.count > 0 && this.errors[this.head] !== 0) {
+      this.errors[this.head] = 0;
+      this.withErrors--;
+    }
   }
 
   /** True when any character in the FIFO carries an error (LSR bit 7). */
   anyErrors(): boolean {
-    for (let i = 0; i < this.count; i++) if (this.errors[(this.head + i) % this.data.length] !== 0) return true;
-    return false;
+    return this.withErrors > 0;
   }
 
   clear(): void {
     this.head = 0;
     this.count = 0;
+    this.withErrors = 0;
     this.errors.fill(0);
   }
 }

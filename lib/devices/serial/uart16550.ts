@@ -15,7 +15,11 @@ import type { IrqLine } from '../../machine/irq.js';
 import { BREAK, HostInputQueue } from './host-input-queue.js';
 import { RxFifo } from './rx-fifo.js';
 import { UartStream } from './uart-stream.js';
-import {
+import * as registers from './uart-registers.js';
+
+// Copied into module-local constants once: transpilers used for tests and benches (vite, tsx) turn every
+// imported binding into a getter call, which made each register access several times slower.
+const {
   FCR_CLEAR_RX,
   FCR_DMA_MODE,
   FCR_ENABLE,
@@ -66,7 +70,7 @@ import {
   REG_RBR_THR,
   REG_SCR,
   RX_TRIGGER_LEVELS,
-} from './uart-registers.js';
+} = registers;
 
 /** The standard PC serial ports: I/O base and ISA IRQ. */
 export const COM1 = { base: 0x3f8, irq: 4 } as const;
