@@ -245,3 +245,25 @@ describe('CMOS NVRAM and firmware bytes', () => {
     expect(r.bus.read(0x70, 1)).toBe(0xff);
   });
 });
+
+describe('CMOS RTC under random guest accesses', () => {
+  it('never throws and keeps a valid date whatever is written, and runs again after a clean set', () => {
+    const r = rtc();
+    let x = 777;
+    const next = () => ((x = (x * 1103515245 + 12345) >>> 0) >>> 8) & 0xffff;
+    for (let i = 0; i < 20_000; i++) {
+      const v = next();
+      if (v & 1) r.bus.write(0x70 + ((v >> 1) & 1), 1, next() & 0xff);
+      else r.bus.read(0x70 + ((v >> 1) & 1), 1);
+      if (i % 100 === 0) r.clock.advance(next() * 1000);
+      if (i % 500 === 0) r.dev.poll(r.clock.nowNs());
+      expect(Number.isFinite(r.dev.currentTime().getTime())).toBe(true);
+    }
+    r.write(0x0a, 0x26);
+    r.write(0x0b, 0x86); // SET, binary, 24h
+    for (const [reg, v] of [[0x00, 0], [0x02, 0], [0x04, 12], [0x07, 15], [0x08, 6], [0x09, 30], [0x32, 20]]) r.write(reg!, v!);
+    r.write(0x0b, 0x06);
+    r.clock.advance(2_000 * MS);
+    expect(r.dev.currentTime().toISOString()).toBe('2030-06-15T12:00:02.000Z');
+  });
+});

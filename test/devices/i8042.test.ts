@@ -106,3 +106,23 @@ describe('i8042', () => {
     expect(m.inb(0x92)).toBe(0x02);
   });
 });
+
+describe('i8042 under random guest accesses', () => {
+  it('never throws, bounds its output queue, and still answers the self-test afterwards', () => {
+    let x = 12345;
+    const next = () => ((x = (x * 1103515245 + 12345) >>> 0) >>> 8) & 0xffff;
+    let resets = 0;
+    const kbc = new I8042({ onReset: () => resets++ });
+    for (let i = 0; i < 20_000; i++) {
+      const r = next();
+      const dev = r & 1 ? kbc.control : kbc.data;
+      if (r & 2) dev.write(0, [1, 2, 4][r % 3]!, next());
+      else dev.read(0, 1);
+    }
+    expect(resets).toBeGreaterThan(0); // random commands include 0xF0..0xFE with bit 0 clear
+    for (let i = 0; i < 100 && kbc.control.read(0, 1) & 0x01; i++) kbc.data.read(0, 1); // flush (Linux i8042_flush)
+    expect(kbc.control.read(0, 1) & 0x01).toBe(0);
+    kbc.control.write(0, 1, 0xaa);
+    expect(kbc.data.read(0, 1)).toBe(0x55);
+  });
+});
