@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { attachConsole } from '../../lib/console/attach-console.js';
+import { attachConsole, type ConsoleInput } from '../../lib/console/attach-console.js';
 import { enterRawMode, type ProcessHooks } from '../../lib/console/raw-mode.js';
 import { Uart16550 } from '../../lib/devices/serial/uart16550.js';
 
@@ -201,7 +201,7 @@ describe('raw mode guard', () => {
     stdin.isRaw = true;
     enterRawMode(stdin, new FakeProcess())();
     expect(stdin.modes).toEqual([true, true]);
-    const pipe = new PassThrough();
+    const pipe: ConsoleInput = new PassThrough(); // a pipe: no isTTY, no setRawMode
     const proc = new FakeProcess();
     enterRawMode(pipe, proc)();
     expect(proc.eventNames()).toEqual([]);
