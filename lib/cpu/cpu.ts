@@ -22,6 +22,7 @@ import { deliverEvent } from './interrupts.js';
 import { translate } from './mmu.js';
 import { CpuMsrs } from './msr.js';
 import { SimdUnit } from './simd-bridge.js';
+import { SIMD_FEATURES } from './simd/index.js';
 
 /** Thrown (as this one object) to unwind an instruction that raised an architectural exception. */
 export const FAULT = { fault: true };
@@ -112,6 +113,8 @@ export class Cpu {
   excCode = -1;
   /** Set while an event is being delivered (double-fault detection). */
   delivering = -1;
+  /** Description of the exception that started a #DF chain (for the triple-fault report). */
+  private firstFault = '';
   icount = 0;
 
   // ---- TLB ----
@@ -150,7 +153,7 @@ export class Cpu {
     const start = process.hrtime.bigint();
     this.tscSource = opts.tsc ?? (() => process.hrtime.bigint() - start);
     this.msr = new CpuMsrs(opts.apicBase);
-    this.cpuidConfig = { apic: opts.apicBase !== undefined, sse3: false, ssse3: false, sse41: false };
+    this.cpuidConfig = { apic: opts.apicBase !== undefined, sse3: SIMD_FEATURES.sse3, ssse3: SIMD_FEATURES.ssse3, sse41: SIMD_FEATURES.sse41 };
     this.reset();
     if (opts.mode === 'protected32') this.setFlatMode(32);
     else if (opts.mode === 'long64') this.setFlatMode(64);
@@ -677,8 +680,9 @@ export class Cpu {
   /** Deliver an exception raised by an instruction, escalating to #DF and triple fault as the SDM prescribes. */
   deliverException(vector: number, code: number): void {
     const prev = this.delivering;
+    if (prev < 0) this.firstFault = `vector ${vector} (error code ${code}) at rip 0x${this.rip.toString(16)}`;
     if (prev >= 0) {
-      if (prev === DF) throw new TripleFault(`triple fault: exception ${vector} while delivering #DF`);
+      if (prev === DF) throw new TripleFault(`triple fault: exception ${vector} while delivering #DF; first fault: ${this.firstFault}`);
       const contributory = (v: number) => v === 0 || (v >= 10 && v <= 13);
       if ((contributory(prev) && contributory(vector)) || (prev === PF && (contributory(vector) || vector === PF))) {
         this.delivering = -1;

@@ -109,6 +109,7 @@ export function runDiff(cases: DiffCase[]): DiffMismatch[] {
     const { entry, done } = loadElf(exe, mem);
     const cpu = new Cpu({ memory: mem, mode: 'long64' });
     cpu.cr3 = PML4;
+    cpu.cr4 |= 0x600; // OSFXSR | OSXMMEXCPT, as Linux sets them
     cpu.rip = entry;
     cpu.setReg(4, 8, 0x3f00000, 0);
     const stop = cpu.run({ until: done, maxInstructions: 50_000_000 });

@@ -2,3 +2,4 @@
 import './integer.js';
 import './control.js';
 import './system.js';
+import './simd.js';

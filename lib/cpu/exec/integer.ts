@@ -145,7 +145,7 @@ def('xchg Zv,rAX', (c, i) => {
   const os = i.os; const a = c.getReg(0, os); const ah = c.tHi; const b = c.getReg(i.reg, os);
   c.setReg(0, os, b, c.tHi); c.setReg(i.reg, os, a, ah);
 });
-def(['nop', 'pause', 'endbr64', 'endbr32', 'prefetchnta', 'prefetcht0', 'prefetcht1', 'prefetcht2', 'prefetchw', 'lfence', 'mfence', 'sfence', 'fwait'], () => {});
+def(['nop', 'pause', 'endbr64', 'endbr32', 'prefetchnta', 'prefetcht0', 'prefetcht1', 'prefetcht2', 'prefetchw', 'lfence', 'mfence', 'sfence'], () => {});
 def('cbw', (c, i) => {
   if (i.os === 2) c.setReg(0, 2, sx(c.lo[0]!, 1), 0);
   else if (i.os === 4) c.setReg(0, 4, sx(c.lo[0]!, 2), 0);
