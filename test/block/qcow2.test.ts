@@ -233,6 +233,27 @@ describe.skipIf(!haveQemuImg)('qcow2 images made by qemu-img', () => {
     expect(sha(await qemuConvertToRaw(overlay))).toBe(sha(expected));
   });
 
+  it('reads and writes a version 2 (compat=0.10) overlay', async () => {
+    const base = pattern(MiB, 55);
+    const basePath = join(dir, 'v2base.raw');
+    await writeFile(basePath, base);
+    const overlay = join(dir, 'v2.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'compat=0.10', '-b', basePath, '-F', 'raw', overlay]);
+    const img = await openImg(overlay);
+    const expected = Buffer.from(base);
+    await img.write(1000 * 512, [pattern(3000, 1).subarray(0, 2560)]);
+    expected.set(pattern(3000, 1).subarray(0, 2560), 1000 * 512);
+    await img.writeZeroes(65536, 65536); // no zero flag in v2: real zeros are written
+    expected.fill(0, 65536, 131072);
+    const all = new Uint8Array(MiB);
+    await img.read(0, [all]);
+    expect(sha(all)).toBe(sha(expected));
+    await img.flush();
+    const check = qemuCheck(overlay);
+    expect(check.clean, check.output).toBe(true);
+    expect(sha(await qemuConvertToRaw(overlay))).toBe(sha(expected));
+  });
+
   it('reads a standalone image written by qemu-img convert (with zero areas)', async () => {
     const data = pattern(2 * MiB, 3);
     data.fill(0, MiB, MiB + 200000);

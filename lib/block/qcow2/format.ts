@@ -120,7 +120,7 @@ export function parseHeader(first: Uint8Array, path: string): Qcow2Header {
 
 /** Walk the header extensions: remember the ones we use, skip the rest (each is 8-byte padded). */
 function parseExtensions(first: Uint8Array, h: Qcow2Header, path: string): void {
-  if (h.version < 3) return; // v2 extensions start at 72 too, but only matter for the backing format.
+  // v2 headers are 72 bytes long and extensions (e.g. the backing format) follow directly.
   const dv = new DataView(first.buffer, first.byteOffset, first.byteLength);
   let off = h.headerLength;
   const limit = h.backingFileOffset !== 0 ? Math.min(h.backingFileOffset, first.length) : first.length;

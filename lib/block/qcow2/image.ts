@@ -31,8 +31,9 @@ export interface Qcow2OpenOptions {
 
 /** Cap on loaded tables: L1 and refcount tables above this are refused (QEMU uses 32 MiB too). */
 const MAX_TABLE_BYTES = 32 << 20;
-const L2_CACHE_TABLES = 512;
-const REFBLOCK_CACHE_BLOCKS = 128;
+/** Metadata caches are bounded in bytes (tables are one cluster each, up to 2 MiB). */
+const L2_CACHE_BYTES = 32 << 20;
+const REFBLOCK_CACHE_BYTES = 8 << 20;
 
 type Mapping =
   | { kind: 'data'; host: number; copied: boolean }
@@ -341,7 +342,7 @@ export class Qcow2Backend implements BlockBackend {
   }
 
   private cacheL2(offset: number, table: Uint8Array): void {
-    if (this.l2Cache.size >= L2_CACHE_TABLES) this.l2Cache.delete(this.l2Cache.keys().next().value!);
+    if (this.l2Cache.size >= Math.max(4, L2_CACHE_BYTES / this.clusterSize)) this.l2Cache.delete(this.l2Cache.keys().next().value!);
     this.l2Cache.set(offset, table);
   }
 
@@ -382,7 +383,7 @@ export class Qcow2Backend implements BlockBackend {
       this.fileEnd += this.clusterSize;
       const block = new Uint8Array(this.clusterSize);
       await writeAll(this.fh, block, off);
-      this.refCache.set(off, block);
+      this.cacheRefBlock(off, block);
       const [h, l] = entryWords(off);
       const dv = new DataView(this.refTable.buffer, this.refTable.byteOffset, this.refTable.byteLength);
       dv.setUint32(ti * 8, h);
@@ -426,9 +427,13 @@ export class Qcow2Backend implements BlockBackend {
     if (offset % this.clusterSize !== 0) throw new BlockBackendError(this.path, `refcount block offset ${offset} is not cluster-aligned (corrupt image)`);
     const b = await readAt(this.fh, offset, this.clusterSize);
     if (b.length !== this.clusterSize) throw new BlockBackendError(this.path, `refcount block at ${offset} lies past the end of the file`);
-    if (this.refCache.size >= REFBLOCK_CACHE_BLOCKS) this.refCache.delete(this.refCache.keys().next().value!);
-    this.refCache.set(offset, b);
+    this.cacheRefBlock(offset, b);
     return b;
+  }
+
+  private cacheRefBlock(offset: number, block: Uint8Array): void {
+    if (this.refCache.size >= Math.max(4, REFBLOCK_CACHE_BYTES / this.clusterSize)) this.refCache.delete(this.refCache.keys().next().value!);
+    this.refCache.set(offset, block);
   }
 
   private refAt(block: Uint8Array, i: number): number {
