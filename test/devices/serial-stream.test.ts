@@ -86,6 +86,27 @@ describe('Uart16550.stream (Duplex)', () => {
     expect(chunks).toHaveLength(1);
   });
 
+  it('close(): flushes output, ends the readable side, releases a blocked writer, drops later input', async () => {
+    const uart = new Uart16550();
+    const stream = uart.stream;
+    let text = '';
+    stream.on('data', (c: Buffer) => (text += c.toString()));
+    const ended = once(stream, 'end');
+    let released = false;
+    stream.write(Buffer.alloc(100 * 1024), () => (released = true));
+    uart.write(THR, 1, 0x62);
+    uart.write(THR, 1, 0x79);
+    uart.write(THR, 1, 0x65);
+    uart.close();
+    uart.close();
+    await ended;
+    expect(text).toBe('bye');
+    expect(released).toBe(true);
+    uart.receive('late');
+    expect(uart.pendingInputBytes).toBe(0);
+    expect(uart.isClosed).toBe(true);
+  });
+
   it('ends the readable side only when destroyed; readable in paused mode via once("readable")', async () => {
     const uart = new Uart16550();
     const stream = uart.stream;

@@ -57,6 +57,12 @@ export class UartStream extends Duplex {
     callback(error);
   }
 
+  /** The guest is gone: no more output will come. */
+  endOfGuest(): void {
+    this.push(null);
+    this.releaseWriter();
+  }
+
   private releaseWriter(): void {
     if (this.pendingWriteCallback === undefined || this.uart.pendingInputBytes >= this.highWaterBytes) return;
     const callback = this.pendingWriteCallback;

@@ -124,6 +124,7 @@ export class Uart16550 implements BusDevice {
 
   private readonly inputDrainedListeners = new Set<() => void>();
   private streamInstance: UartStream | undefined;
+  private closed = false;
 
   constructor(options: Uart16550Options = {}) {
     this.irq = options.irq;
@@ -393,8 +394,9 @@ export class Uart16550 implements BusDevice {
 
   // ---------------------------------------------------------------- host side
 
-  /** Queue bytes for the guest to receive (strings are sent as UTF-8). Never drops data. */
+  /** Queue bytes for the guest to receive (strings are sent as UTF-8). Never drops data while the VM lives. */
   receive(data: Uint8Array | string): void {
+    if (this.closed) return; // the guest is gone: nobody will ever read it
     // Copy: a Buffer's slice() is a view, and callers (stream pools) may reuse their memory.
     const bytes = typeof data === 'string' ? new TextEncoder().encode(data) : new Uint8Array(data);
     this.hostInput.pushBytes(bytes);
@@ -440,6 +442,23 @@ export class Uart16550 implements BusDevice {
     const chunk = this.outBuf.slice(0, this.outLen);
     this.outLen = 0;
     for (const listener of this.outputListeners) listener(chunk);
+  }
+
+  /**
+   * The VM has stopped: deliver batched output, end the stream's readable side and release waiting writers.
+   * Idempotent. Later host input is discarded.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.flushOutput();
+    this.closed = true;
+    this.hostInput.clear();
+    for (const listener of this.inputDrainedListeners) listener();
+    this.streamInstance?.endOfGuest();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** A Duplex: reading gives what the guest transmits, writing queues guest input. Created on first use. */
