@@ -108,7 +108,9 @@ describe('reference kernels (guest/build.sh artifacts)', () => {
         expect(info.format).toBe('bzImage');
         expect(h.version).toBeGreaterThanOrEqual(0x020f); // Linux 6.1 speaks 2.15
         expect(bytes.length).toBe(h.setupSize + h.payloadSize); // build.c pads to syssize * 16 exactly
-        expect(h.relocatable).toBe(true);
+        // tinyconfig kernels are not relocatable: loaded at 1 MiB, they decompress at pref_address
+        expect(info.kernel.start).toBe(h.relocatable ? h.prefAddress : 0x100000);
+        expect(info.kernel.reservedEnd).toBe(Math.max(h.prefAddress, info.kernel.start) + h.initSize);
         expect((h.xloadflags & 1) === 1).toBe(name.endsWith('x86_64'));
         expect(h.initSize).toBeGreaterThan(h.payloadSize);
         expect(h.cmdlineSize).toBe(2047);
