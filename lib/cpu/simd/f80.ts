@@ -257,3 +257,33 @@ export function f80ToInt(a: Uint32Array, o: number, rc: number, bits: number): b
   intOut.hi = bits === 64 ? ipHi : 0;
   return true;
 }
+
+/** Exact comparison of two finite-or-infinite (non-NaN) 80-bit values: 0 a > b, 1 a < b, 2 equal. */
+export function f80Compare(a: Uint32Array, ao: number, b: Uint32Array, bo: number): number {
+  const az = (a[ao + 2]! & 0x7fff) === 0 && a[ao]! === 0 && a[ao + 1]! === 0;
+  const bz = (b[bo + 2]! & 0x7fff) === 0 && b[bo]! === 0 && b[bo + 1]! === 0;
+  if (az && bz) return 2;
+  const an = az ? 0 : a[ao + 2]! & 0x8000 ? -1 : 1;
+  const bn = bz ? 0 : b[bo + 2]! & 0x8000 ? -1 : 1;
+  if (an !== bn) return an > bn ? 0 : 1;
+  // Same sign, both non-zero: compare magnitudes (denormals use exponent 1).
+  let ae = a[ao + 2]! & 0x7fff;
+  let be = b[bo + 2]! & 0x7fff;
+  if (ae === 0) ae = 1;
+  if (be === 0) be = 1;
+  let mag: number; // 1 |a| > |b|, -1 less, 0 equal
+  // Normalise by comparing (exponent, significand) as a value: shift the smaller-exponent significand.
+  const av = a[ao + 1]! * 4294967296 + a[ao]!;
+  const bv = b[bo + 1]! * 4294967296 + b[bo]!;
+  if (ae === be) {
+    mag = a[ao + 1]! !== b[bo + 1]! ? (a[ao + 1]! > b[bo + 1]! ? 1 : -1) : a[ao]! !== b[bo]! ? (a[ao]! > b[bo]! ? 1 : -1) : 0;
+  } else {
+    // Explicit integer bits make normal significands >= 2^63, so the larger exponent wins unless denormal.
+    const la = Math.log2(av) + ae;
+    const lb = Math.log2(bv) + be;
+    mag = la > lb ? 1 : la < lb ? -1 : ae > be ? 1 : -1;
+  }
+  if (mag === 0) return 2;
+  const aBigger = mag > 0;
+  return (an > 0) === aBigger ? 0 : 1;
+}

@@ -40,6 +40,9 @@ export const fpStatus = {
   tiny: false,
   /** The magnitude was rounded up (x87 reports this in C1). */
   up: false,
+  /** Inexact when rounded to the format's precision with an unbounded exponent (what x86 reports as PE when an
+   * unmasked overflow or underflow suppresses the result). */
+  inexactUnbounded: false,
 };
 
 /** Clears fpStatus before an operation. */
@@ -47,6 +50,7 @@ export function fpReset(): void {
   fpStatus.flags = 0;
   fpStatus.tiny = false;
   fpStatus.up = false;
+  fpStatus.inexactUnbounded = false;
 }
 
 // ---- rounding of an exact value to an integer multiple of the quantum ----
@@ -108,6 +112,7 @@ const STICKY = pow2(-600);
 export function roundExact(hi: number, lo: number, e2: number, f: FpFormat, rc: number): number {
   fpStatus.tiny = false;
   fpStatus.up = false;
+  fpStatus.inexactUnbounded = false;
   if (hi === 0) return hi;
   const neg = hi < 0;
   let a = neg ? -hi : hi;
@@ -140,6 +145,7 @@ export function roundExact(hi: number, lo: number, e2: number, f: FpFormat, rc: 
   }
   const inexact = rsInexact;
   const inc = rsInc;
+  fpStatus.inexactUnbounded = inexact;
   // Overflow: the rounded magnitude reaches 2^(emax+1).
   if (etot > f.emax || (etot === f.emax && n === pow2(f.p))) {
     fpStatus.flags |= FE_OE | FE_PE;
@@ -149,10 +155,11 @@ export function roundExact(hi: number, lo: number, e2: number, f: FpFormat, rc: 
     return neg ? -mag : mag;
   }
   let tiny = etot < f.emin;
-  if (tiny && etot === f.emin - 1) {
+  if (tiny) {
     // Tininess after rounding: would rounding with an unbounded exponent reach 2^emin?
     const nu = roundScaled(a * pow2(f.p - 1), l * pow2(f.p - 1), neg, rc);
-    if (nu === pow2(f.p)) tiny = false;
+    fpStatus.inexactUnbounded = rsInexact;
+    if (etot === f.emin - 1 && nu === pow2(f.p)) tiny = false;
   }
   if (inexact) {
     fpStatus.flags |= FE_PE;

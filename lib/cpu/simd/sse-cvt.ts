@@ -3,7 +3,7 @@
 
 import { FE_IE, FE_PE, FMT32, FMT64, RC_ZERO, fpRound, fpRoundInt, fpStatus, fpReset, roundExact, type FpFormat } from './fp-core.js';
 import { f32IsNaN, f32IsSNaN, f64FromBits, f64Hi, f64IsNaN, f64IsSNaN, f64Lo } from './bits.js';
-import { in32, in64, laneAcc, out32, out64, outHi } from './sse-fp-lanes.js';
+import { in32, in64, laneAcc, out32, out64, outHi, reportedFlags } from './sse-fp-lanes.js';
 import { MXCSR_DAZ, SimdState, XM } from './state.js';
 import { mmxEnter, mmxMark } from './mmx-state.js';
 
@@ -12,7 +12,7 @@ const tmp = new Uint32Array(4);
 function commit(st: SimdState, d: number, from: number, to: number, zeroFrom = 4): number {
   const acc = laneAcc.flags;
   if (acc & ~(st.mxcsr >>> 7) & 0x3f) {
-    st.mxcsr |= acc;
+    st.mxcsr |= reportedFlags(acc, st.mxcsr);
     return XM;
   }
   st.mxcsr |= acc;
@@ -24,8 +24,9 @@ function commit(st: SimdState, d: number, from: number, to: number, zeroFrom = 4
 
 function noFault(st: SimdState): boolean {
   const acc = laneAcc.flags;
-  st.mxcsr |= acc;
-  return (acc & ~(st.mxcsr >>> 7) & 0x3f) === 0;
+  const ok = (acc & ~(st.mxcsr >>> 7) & 0x3f) === 0;
+  st.mxcsr |= ok ? acc : reportedFlags(acc, st.mxcsr);
+  return ok;
 }
 
 // ---- float → integer ----

@@ -14,8 +14,8 @@ import {
   f64IsSNaN,
   f64Lo,
 } from './bits.js';
-import { FE_DE, FE_IE, FE_PE, FE_UE, FMT32, FMT64, fpAdd, fpDiv, fpMul, fpReset, fpStatus, fpSqrt } from './fp-core.js';
-import { MXCSR_DAZ, MXCSR_FTZ, MXCSR_UM } from './state.js';
+import { FE_DE, FE_IE, FE_OE, FE_ZE, FE_PE, FE_UE, FMT32, FMT64, fpAdd, fpDiv, fpMul, fpReset, fpStatus, fpSqrt } from './fp-core.js';
+import { MXCSR_DAZ, MXCSR_FTZ, MXCSR_OM, MXCSR_UM } from './state.js';
 
 export const OP_ADD = 0;
 export const OP_SUB = 1;
@@ -24,6 +24,15 @@ export const OP_DIV = 3;
 export const OP_MIN = 4;
 export const OP_MAX = 5;
 export const OP_SQRT = 6;
+
+const PRE = FE_IE | FE_DE | FE_ZE;
+/**
+ * Flags written to MXCSR when an unmasked exception aborts an instruction: an unmasked pre-computation exception
+ * (invalid, denormal, divide-by-zero) in any lane suppresses the post-computation flags of every lane.
+ */
+export function reportedFlags(acc: number, mx: number): number {
+  return acc & ~(mx >>> 7) & PRE ? acc & PRE : acc;
+}
 
 /** Exception flags accumulated by the lane functions since the caller last cleared it. */
 export const laneAcc = { flags: 0 };
@@ -57,8 +66,11 @@ export function out32(r: number, mx: number): number {
     laneAcc.flags |= fl;
     return F32_INDEFINITE;
   }
-  if (fpStatus.tiny) {
-    if (!(mx & MXCSR_UM)) fl |= FE_UE;
+  if (fl & FE_OE && !(mx & MXCSR_OM)) {
+    // Unmasked overflow: PE reflects rounding with an unbounded exponent.
+    fl = (fl & ~FE_PE) | (fpStatus.inexactUnbounded ? FE_PE : 0);
+  } else if (fpStatus.tiny) {
+    if (!(mx & MXCSR_UM)) fl = (fl & ~FE_PE) | FE_UE | (fpStatus.inexactUnbounded ? FE_PE : 0);
     else if (mx & MXCSR_FTZ) {
       laneAcc.flags |= fl | FE_UE | FE_PE;
       return isNeg(r) ? 0x80000000 : 0;
@@ -79,8 +91,11 @@ export function out64(r: number, mx: number): number {
     outHi = F64_INDEFINITE_HI;
     return 0;
   }
-  if (fpStatus.tiny) {
-    if (!(mx & MXCSR_UM)) fl |= FE_UE;
+  if (fl & FE_OE && !(mx & MXCSR_OM)) {
+    // Unmasked overflow: PE reflects rounding with an unbounded exponent.
+    fl = (fl & ~FE_PE) | (fpStatus.inexactUnbounded ? FE_PE : 0);
+  } else if (fpStatus.tiny) {
+    if (!(mx & MXCSR_UM)) fl = (fl & ~FE_PE) | FE_UE | (fpStatus.inexactUnbounded ? FE_PE : 0);
     else if (mx & MXCSR_FTZ) {
       laneAcc.flags |= fl | FE_UE | FE_PE;
       outHi = isNeg(r) ? 0x80000000 : 0;
@@ -106,7 +121,7 @@ export function lane32(op: number, a: number, b: number, mx: number): number {
   if (op === OP_MIN || op === OP_MAX) {
     // MIN/MAX return the second source unchanged when either is NaN or both are zero.
     if (aNaN || bNaN) {
-      if (f32IsSNaN(a) || f32IsSNaN(b)) laneAcc.flags |= FE_IE;
+      laneAcc.flags |= FE_IE; // MIN/MAX signal invalid for QNaNs too
       return b;
     }
     const x = in32(a, mx);
@@ -142,6 +157,10 @@ export function sqrt32(b: number, mx: number): number {
     if (f32IsSNaN(b)) laneAcc.flags |= FE_IE;
     return (b | 0x00400000) >>> 0;
   }
+  if (b & 0x80000000 && (b & 0x7fffffff) !== 0 && !(mx & MXCSR_DAZ && (b & 0x7f800000) === 0)) {
+    laneAcc.flags |= FE_IE; // negative (even denormal) operand: invalid, no DE
+    return F32_INDEFINITE;
+  }
   const x = in32(b, mx);
   fpReset();
   return out32(fpSqrt(x, FMT32, (mx >>> 13) & 3), mx);
@@ -153,7 +172,7 @@ export function lane64(op: number, alo: number, ahi: number, blo: number, bhi: n
   const bNaN = f64IsNaN(blo, bhi);
   if (op === OP_MIN || op === OP_MAX) {
     if (aNaN || bNaN) {
-      if (f64IsSNaN(alo, ahi) || f64IsSNaN(blo, bhi)) laneAcc.flags |= FE_IE;
+      laneAcc.flags |= FE_IE;
       outHi = bhi;
       return blo;
     }
@@ -201,6 +220,11 @@ export function sqrt64(lo: number, hi: number, mx: number): number {
     if (f64IsSNaN(lo, hi)) laneAcc.flags |= FE_IE;
     outHi = (hi | 0x00080000) >>> 0;
     return lo;
+  }
+  if (hi & 0x80000000 && ((hi & 0x7fffffff) !== 0 || lo !== 0) && !(mx & MXCSR_DAZ && (hi & 0x7ff00000) === 0)) {
+    laneAcc.flags |= FE_IE;
+    outHi = F64_INDEFINITE_HI;
+    return 0;
   }
   const x = in64(lo, hi, mx);
   fpReset();

@@ -28,17 +28,18 @@ import {
   sqrt64,
 } from './sse-fp-lanes.js';
 import { SimdState, XM } from './state.js';
+import { reportedFlags } from './sse-fp-lanes.js';
 
 const tmp = new Uint32Array(4);
 
 /** Writes tmp[from..to) into XMM d unless an unmasked exception was accumulated. */
-function commit(st: SimdState, d: number, from: number, to: number): number {
+function commit(st: SimdState, d: number, from: number, to: number, earlier = 0): number {
   const acc = laneAcc.flags;
   if (acc & ~(st.mxcsr >>> 7) & 0x3f) {
-    st.mxcsr |= acc;
+    st.mxcsr |= earlier | reportedFlags(acc, st.mxcsr);
     return XM;
   }
-  st.mxcsr |= acc;
+  st.mxcsr |= acc | earlier;
   const x = st.xmm;
   const b = d * 4;
   for (let i = from; i < to; i++) x[b + i] = tmp[i]!;
@@ -347,6 +348,10 @@ export function roundsd(st: SimdState, d: number, s: Uint32Array, so: number, im
 }
 
 const dpTmp = new Uint32Array(4);
+/** An unmasked exception in one stage of DPPS/DPPD ends the instruction. */
+function stageFault(mx: number): boolean {
+  return (laneAcc.flags & ~(mx >>> 7) & 0x3f) !== 0;
+}
 /** DPPS: products of lanes selected by imm[7:4] (others +0), summed pairwise with rounding after every step, the
  * sum broadcast to lanes selected by imm[3:0] (others +0). */
 export function dpps(st: SimdState, d: number, s: Uint32Array, so: number, imm: number): number {
@@ -355,11 +360,19 @@ export function dpps(st: SimdState, d: number, s: Uint32Array, so: number, imm: 
   const mx = st.mxcsr;
   laneAcc.flags = 0;
   for (let i = 0; i < 4; i++) dpTmp[i] = imm & (0x10 << i) ? lane32(OP_MUL, x[b + i]!, s[so + i]!, mx) : 0;
+  if (stageFault(mx)) return commit(st, d, 0, 0);
+  // Denormal intermediate products count as denormal operands of the additions (the CPU reports DE for them);
+  // each stage's flags are reported even when a later stage faults.
+  let earlier = laneAcc.flags;
+  laneAcc.flags = 0;
   const t01 = lane32(OP_ADD, dpTmp[0]!, dpTmp[1]!, mx);
   const t23 = lane32(OP_ADD, dpTmp[2]!, dpTmp[3]!, mx);
+  if (stageFault(mx)) return commit(st, d, 0, 0, earlier);
+  earlier |= laneAcc.flags;
+  laneAcc.flags = 0;
   const sum = lane32(OP_ADD, t01, t23, mx);
   for (let i = 0; i < 4; i++) tmp[i] = imm & (1 << i) ? sum : 0;
-  return commit(st, d, 0, 4);
+  return commit(st, d, 0, 4, earlier);
 }
 export function dppd(st: SimdState, d: number, s: Uint32Array, so: number, imm: number): number {
   const x = st.xmm;
@@ -375,11 +388,14 @@ export function dppd(st: SimdState, d: number, s: Uint32Array, so: number, imm: 
       dpTmp[i * 2 + 1] = 0;
     }
   }
+  if (stageFault(mx)) return commit(st, d, 0, 0);
+  const earlier = laneAcc.flags;
+  laneAcc.flags = 0;
   const lo = lane64(OP_ADD, dpTmp[0]!, dpTmp[1]!, dpTmp[2]!, dpTmp[3]!, mx);
   const hi = outHi;
   for (let i = 0; i < 2; i++) {
     tmp[i * 2] = imm & (1 << i) ? lo : 0;
     tmp[i * 2 + 1] = imm & (1 << i) ? hi : 0;
   }
-  return commit(st, d, 0, 4);
+  return commit(st, d, 0, 4, earlier);
 }

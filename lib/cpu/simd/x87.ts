@@ -20,6 +20,7 @@ import {
   CLS_UNSUPPORTED,
   CLS_ZERO,
   f80Class,
+  f80Compare,
   f80Copy,
   f80FromF32,
   f80FromF64,
@@ -667,9 +668,7 @@ export class X87 {
         this.raise(SW_DE);
         if (this.unmasked(SW_DE)) return -1;
       }
-      const x = f80ToNumber(aa, ao);
-      const y = f80ToNumber(ba, bo);
-      res = x > y ? 0 : x < y ? 1 : 2;
+      res = f80Compare(aa, ao, ba, bo);
     }
     this.setCC(res === 2 || res === 3 ? 1 : 0, res === 3 ? 1 : 0, 0, res === 1 || res === 3 ? 1 : 0);
     return res;
@@ -839,11 +838,24 @@ export class X87 {
     fpReset();
     this.commitResult(0, fpSqrt(x, this.fmt(), this.rc()));
   }
+  /** FRNDINT, exact on the 80-bit value (integers of up to 64 bits). */
   frndint(): void {
     const x = this.unaryIn();
     if (x === null) return;
-    fpReset();
-    this.commitResult(0, fpRoundInt(x, this.rc()));
+    const o = this.off(0);
+    const e = (this.regs[o + 2]! & 0x7fff) - 16383;
+    if (x === 0 || !Number.isFinite(x) || e >= 63) {
+      this.setC1(false);
+      return;
+    }
+    const neg = (this.regs[o + 2]! & 0x8000) !== 0;
+    f80ToInt(this.regs, o, this.rc(), 64);
+    if (intOut.inexact) {
+      this.raise(SW_PE);
+      this.setC1(intOut.up);
+    } else this.setC1(false);
+    f80FromInt64(this.regs, o, intOut.lo, intOut.hi);
+    if (neg) this.regs[o + 2] = this.regs[o + 2]! | 0x8000; // -0.4 rounds to -0
   }
   /** Rounds an approximate transcendental result to the current precision, reporting PE. */
   private approx(d: number, v: number): boolean {
