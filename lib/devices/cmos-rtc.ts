@@ -249,18 +249,17 @@ export class CmosRtc implements TimedDevice {
     this.ram[REG_CENTURY] = this.encode(Math.floor(year / 100) % 100);
   }
 
-  /** The time in the registers as Unix seconds. Out-of-range fields roll over (Date.UTC) instead of failing. */
+  /** The time in the registers as Unix seconds. Out-of-range fields roll over (as Date does) instead of failing. */
   private parseTime(): number {
-    const year = this.decode(this.ram[REG_CENTURY]!) * 100 + this.decode(this.ram[REG_YEAR]!);
-    const ms = Date.UTC(
-      year,
+    const d = new Date(0);
+    // setUTCFullYear, not Date.UTC: Date.UTC maps years 0..99 to 1900..1999.
+    d.setUTCFullYear(
+      this.decode(this.ram[REG_CENTURY]!) * 100 + this.decode(this.ram[REG_YEAR]!),
       this.decode(this.ram[REG_MONTH]!) - 1,
       this.decode(this.ram[REG_DAY_OF_MONTH]!),
-      this.decodeHour(this.ram[REG_HOURS]!),
-      this.decode(this.ram[REG_MINUTES]!),
-      this.decode(this.ram[REG_SECONDS]!),
     );
-    return Math.floor(ms / 1000);
+    d.setUTCHours(this.decodeHour(this.ram[REG_HOURS]!), this.decode(this.ram[REG_MINUTES]!), this.decode(this.ram[REG_SECONDS]!));
+    return Math.floor(d.getTime() / 1000);
   }
 
   private binary(): boolean {
@@ -330,9 +329,10 @@ export class CmosRtc implements TimedDevice {
 
   private alarmMatches(sec: number): boolean {
     const field = (alarm: number, actual: number): boolean => (alarm & 0xc0) === 0xc0 || alarm === actual;
-    const s = ((sec % 60) + 60) % 60;
-    const m = Math.floor(sec / 60) % 60;
-    const h = Math.floor(sec / 3600) % 24;
+    const mod = (a: number, n: number): number => ((a % n) + n) % n; // times before 1970 are negative
+    const s = mod(sec, 60);
+    const m = mod(Math.floor(sec / 60), 60);
+    const h = mod(Math.floor(sec / 3600), 24);
     return (
       field(this.ram[REG_SECONDS_ALARM]!, this.encode(s)) &&
       field(this.ram[REG_MINUTES_ALARM]!, this.encode(m)) &&

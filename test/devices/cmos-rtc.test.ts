@@ -129,6 +129,21 @@ describe('CMOS RTC setting the time', () => {
     expect(r.read(0x00)).toBe(0x31);
   });
 
+  it('years 0..99 of a century are not mistaken for 19xx; pre-1970 times work', () => {
+    const r = rtc();
+    r.write(0x0b, 0x86); // SET, binary, 24h
+    for (const [reg, v] of [[0x32, 0], [0x09, 5], [0x08, 3], [0x07, 1], [0x04, 0], [0x02, 0], [0x00, 0]]) r.write(reg!, v!);
+    r.write(0x0b, 0x06);
+    expect(r.dev.currentTime().toISOString()).toBe('0005-03-01T00:00:00.000Z');
+    r.write(0x0b, 0x86);
+    for (const [reg, v] of [[0x32, 19], [0x09, 60], [0x01, 30], [0x03, 0], [0x05, 0]]) r.write(reg!, v!);
+    r.write(0x0b, 0x26); // AIE; alarm at 00:00:30 on 1960-03-01
+    r.clock.advance(30_000 * MS);
+    r.dev.poll(r.clock.nowNs());
+    expect(r.dev.currentTime().toISOString()).toBe('1960-03-01T00:00:30.000Z');
+    expect(r.levels).toEqual([true]);
+  });
+
   it('treats garbage in the time registers as rollover, never as an error', () => {
     const r = rtc();
     r.write(0x0b, 0x82);
