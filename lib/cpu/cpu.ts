@@ -35,7 +35,9 @@ export type StopReason =
   | { reason: 'until' }
   | { reason: 'shutdown'; detail: string }
   | { reason: 'hook'; detail: string }
-  | { reason: 'stop' };
+  | { reason: 'stop' }
+  /** Only with `exceptionsToHost`: the instruction at RIP raised this exception (not delivered to the guest). */
+  | { reason: 'exception'; vector: number; errorCode: number };
 
 export interface CpuOptions {
   memory: GuestMemory;
@@ -142,6 +144,8 @@ export class Cpu {
   /** Called when an encoding without a handler is executed (before #UD is raised). */
   onUnimplemented: ((cpu: Cpu, insn: Insn) => void) | undefined;
   private stopRequest: string | null = null;
+  /** Report guest exceptions to the caller of run() instead of delivering them through the IDT (standalone use). */
+  exceptionsToHost = false;
 
   constructor(opts: CpuOptions) {
     this.memory = opts.memory;
@@ -630,6 +634,7 @@ export class Cpu {
           throw e;
         }
         n++;
+        if (this.exceptionsToHost) return { reason: 'exception', vector: this.excVector, errorCode: this.excCode };
         try {
           this.deliverException(this.excVector, this.excCode);
         } catch (e2) {
