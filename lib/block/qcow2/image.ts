@@ -117,8 +117,14 @@ export class Qcow2Backend implements BlockBackend {
     }
   }
 
-  read(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
-    return this.mutex.run(() => this.readLocked(offset, buffers));
+  /**
+   * Reads map the range under the lock, then move data without it, so several reads (and the backing file's
+   * I/O) overlap. Clusters are never freed for reuse, so a mapping stays valid after the lock is released;
+   * a read racing a write to the same sectors may see either contents, as on real disks.
+   */
+  async read(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
+    const transfers = await this.mutex.run(() => this.planRead(offset, buffers));
+    await Promise.all(transfers.map((t) => t()));
   }
 
   write(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
@@ -153,10 +159,12 @@ export class Qcow2Backend implements BlockBackend {
 
   // ---- reading ----
 
-  private async readLocked(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
+  /** Map [offset, offset+length) to host transfers (zero ranges are filled right away). */
+  private async planRead(offset: number, buffers: readonly Uint8Array[]): Promise<Array<() => Promise<void>>> {
     const total = totalLength(buffers);
     this.checkBounds(offset, total);
     const cs = this.clusterSize;
+    const transfers: Array<() => Promise<void>> = [];
     let pos = 0;
     while (pos < total) {
       const guest = offset + pos;
@@ -172,9 +180,13 @@ export class Qcow2Backend implements BlockBackend {
           n += more;
           hostEnd += more;
         }
-        await readInto(this.fh, m.host + (guest % cs), sliceBuffers(buffers, pos, n));
+        const parts = sliceBuffers(buffers, pos, n);
+        const host = m.host + (guest % cs);
+        transfers.push(() => readInto(this.fh, host, parts));
       } else if (m.kind === 'unallocated' && this.backing) {
-        await this.readBacking(guest, sliceBuffers(buffers, pos, n), n);
+        const parts = sliceBuffers(buffers, pos, n);
+        const len = n;
+        transfers.push(() => this.readBacking(guest, parts, len));
       } else if (m.kind === 'compressed') {
         throw new BlockBackendError(this.path, `compressed cluster at guest offset ${guest}: compressed qcow2 images are not supported`);
       } else {
@@ -182,6 +194,7 @@ export class Qcow2Backend implements BlockBackend {
       }
       pos += n;
     }
+    return transfers;
   }
 
   /** Bytes of the backing file at `guest` (zeros past its end). */
