@@ -122,7 +122,7 @@ export function lane32(op: number, a: number, b: number, mx: number): number {
     // MIN/MAX return the second source unchanged when either is NaN or both are zero.
     if (aNaN || bNaN) {
       laneAcc.flags |= FE_IE; // MIN/MAX signal invalid for QNaNs too
-      return b;
+      return mx & MXCSR_DAZ && (b & 0x7f800000) === 0 ? (b & 0x80000000) >>> 0 : b;
     }
     const x = in32(a, mx);
     const y = in32(b, mx);
@@ -130,8 +130,10 @@ export function lane32(op: number, a: number, b: number, mx: number): number {
     return f32ToBits(pickA ? x : y);
   }
   if (aNaN || bNaN) return nan32(a, b);
+  const saved = laneAcc.flags;
   const x = in32(a, mx);
   const y = in32(b, mx);
+  if (op === OP_DIV && y === 0 && x !== 0) laneAcc.flags = saved; // x/0 reports ZE only
   const rc = (mx >>> 13) & 3;
   fpReset();
   let r: number;
@@ -173,6 +175,10 @@ export function lane64(op: number, alo: number, ahi: number, blo: number, bhi: n
   if (op === OP_MIN || op === OP_MAX) {
     if (aNaN || bNaN) {
       laneAcc.flags |= FE_IE;
+      if (mx & MXCSR_DAZ && (bhi & 0x7ff00000) === 0) {
+        outHi = (bhi & 0x80000000) >>> 0;
+        return 0;
+      }
       outHi = bhi;
       return blo;
     }
@@ -193,8 +199,10 @@ export function lane64(op: number, alo: number, ahi: number, blo: number, bhi: n
     outHi = (bhi | 0x00080000) >>> 0;
     return blo;
   }
+  const saved = laneAcc.flags;
   const x = in64(alo, ahi, mx);
   const y = in64(blo, bhi, mx);
+  if (op === OP_DIV && y === 0 && x !== 0) laneAcc.flags = saved;
   const rc = (mx >>> 13) & 3;
   fpReset();
   let r: number;
