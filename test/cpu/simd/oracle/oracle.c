@@ -122,7 +122,23 @@ X87STORE(fist16, "fists") X87STORE(fist32, "fistl") X87STORE(fistp64, "fistpll")
 X87STORE(fisttp16, "fisttps") X87STORE(fisttp32, "fisttpl") X87STORE(fisttp64, "fisttpll")
 X87STORE(fst32, "fsts") X87STORE(fst64, "fstl")
 
+
+/* ---- MMX: mm0 = a (64 bits), mm1 = b; r = mm0 after ---- */
+#define MMLOAD "movq (%[a]), %%mm0\n movq (%[b]), %%mm1\n"
+#define MMSAVE "movq %%mm0, (%[a])\n emms\n"
+#define MMARGS : : [a] "r"(a), [b] "r"(b), [c] "r"(ctl), [x] "r"(aux) : "mm0", "mm1", "rax", "memory", "cc"
+#define MM2(name, insn) static void f_mm_##name(uint32_t *a, uint32_t *b, uint32_t *ctl, uint64_t *aux) { \
+    asm volatile(MMLOAD insn " %%mm1, %%mm0\n" MMSAVE MMARGS); }
+#define MMIMM(name, insn, imm) static void f_mm_##name(uint32_t *a, uint32_t *b, uint32_t *ctl, uint64_t *aux) { \
+    asm volatile(MMLOAD insn " $" #imm ", %%mm1, %%mm0\n" MMSAVE MMARGS); }
+#define MMSHI(name, insn, imm) static void f_mm_##name(uint32_t *a, uint32_t *b, uint32_t *ctl, uint64_t *aux) { \
+    asm volatile(MMLOAD insn " $" #imm ", %%mm0\n" MMSAVE MMARGS); }
+MM2(paddb, "paddb") MM2(paddw, "paddw") MM2(paddd, "paddd") MM2(paddq, "paddq") MM2(psubb, "psubb") MM2(psubw, "psubw") MM2(psubd, "psubd") MM2(psubq, "psubq") MM2(paddsb, "paddsb") MM2(paddsw, "paddsw") MM2(paddusb, "paddusb") MM2(paddusw, "paddusw") MM2(psubsb, "psubsb") MM2(psubsw, "psubsw") MM2(psubusb, "psubusb") MM2(psubusw, "psubusw") MM2(pmullw, "pmullw") MM2(pmulhw, "pmulhw") MM2(pmulhuw, "pmulhuw") MM2(pmuludq, "pmuludq") MM2(pmaddwd, "pmaddwd") MM2(pavgb, "pavgb") MM2(pavgw, "pavgw") MM2(pminub, "pminub") MM2(pmaxub, "pmaxub") MM2(pminsw, "pminsw") MM2(pmaxsw, "pmaxsw") MM2(psadbw, "psadbw") MM2(pcmpeqb, "pcmpeqb") MM2(pcmpeqw, "pcmpeqw") MM2(pcmpeqd, "pcmpeqd") MM2(pcmpgtb, "pcmpgtb") MM2(pcmpgtw, "pcmpgtw") MM2(pcmpgtd, "pcmpgtd") MM2(pand, "pand") MM2(pandn, "pandn") MM2(por, "por") MM2(pxor, "pxor") MM2(punpcklbw, "punpcklbw") MM2(punpcklwd, "punpcklwd") MM2(punpckldq, "punpckldq") MM2(punpckhbw, "punpckhbw") MM2(punpckhwd, "punpckhwd") MM2(punpckhdq, "punpckhdq") MM2(packsswb, "packsswb") MM2(packssdw, "packssdw") MM2(packuswb, "packuswb") MM2(pshufb, "pshufb") MM2(pabsb, "pabsb") MM2(pabsw, "pabsw") MM2(pabsd, "pabsd") MM2(phaddw, "phaddw") MM2(phaddd, "phaddd") MM2(phaddsw, "phaddsw") MM2(phsubw, "phsubw") MM2(phsubd, "phsubd") MM2(phsubsw, "phsubsw") MM2(pmaddubsw, "pmaddubsw") MM2(pmulhrsw, "pmulhrsw") MM2(psignb, "psignb") MM2(psignw, "psignw") MM2(psignd, "psignd") MM2(psllw, "psllw") MM2(pslld, "pslld") MM2(psllq, "psllq") MM2(psrlw, "psrlw") MM2(psrld, "psrld") MM2(psrlq, "psrlq") MM2(psraw, "psraw") MM2(psrad, "psrad")
+MMIMM(palignr3, "palignr", 3) MMIMM(palignr11, "palignr", 11) MMIMM(pshufw27, "pshufw", 0x1b) MMIMM(pshufw114, "pshufw", 0x72)
+MMSHI(psllw3, "psllw", 3) MMSHI(psrad33, "psrad", 33) MMSHI(psrlq7, "psrlq", 7)
+
 #define E(n) {#n, f_##n}
+#define EM(n) {"mm_" #n, f_mm_##n}
 static const struct { const char *name; opfn fn; } ops[] = {
 #define EFP4(op) E(op##ps), E(op##ss), E(op##pd), E(op##sd)
   EFP4(add), EFP4(sub), EFP4(mul), EFP4(div), EFP4(min), EFP4(max), EFP4(sqrt),
@@ -160,6 +176,7 @@ static const struct { const char *name; opfn fn; } ops[] = {
   E(fcom), E(fucom), E(fxam), E(ftst), E(fchs), E(fabs), E(fxtract), E(fldpi), E(fldl2e), E(fldl2t), E(fldlg2),
   E(fldln2), E(fcomi), E(fucomi), E(fist16), E(fist32), E(fistp64), E(fisttp16), E(fisttp32), E(fisttp64),
   E(fst32), E(fst64),
+  EM(paddb), EM(paddw), EM(paddd), EM(paddq), EM(psubb), EM(psubw), EM(psubd), EM(psubq), EM(paddsb), EM(paddsw), EM(paddusb), EM(paddusw), EM(psubsb), EM(psubsw), EM(psubusb), EM(psubusw), EM(pmullw), EM(pmulhw), EM(pmulhuw), EM(pmuludq), EM(pmaddwd), EM(pavgb), EM(pavgw), EM(pminub), EM(pmaxub), EM(pminsw), EM(pmaxsw), EM(psadbw), EM(pcmpeqb), EM(pcmpeqw), EM(pcmpeqd), EM(pcmpgtb), EM(pcmpgtw), EM(pcmpgtd), EM(pand), EM(pandn), EM(por), EM(pxor), EM(punpcklbw), EM(punpcklwd), EM(punpckldq), EM(punpckhbw), EM(punpckhwd), EM(punpckhdq), EM(packsswb), EM(packssdw), EM(packuswb), EM(pshufb), EM(pabsb), EM(pabsw), EM(pabsd), EM(phaddw), EM(phaddd), EM(phaddsw), EM(phsubw), EM(phsubd), EM(phsubsw), EM(pmaddubsw), EM(pmulhrsw), EM(psignb), EM(psignw), EM(psignd), EM(psllw), EM(pslld), EM(psllq), EM(psrlw), EM(psrld), EM(psrlq), EM(psraw), EM(psrad), EM(palignr3), EM(palignr11), EM(pshufw27), EM(pshufw114), EM(psllw3), EM(psrad33), EM(psrlq7),
 };
 
 int main(void) {
