@@ -13,6 +13,7 @@ import {
   VIRTQ_DESC_F_INDIRECT,
   VIRTQ_DESC_F_NEXT,
   VIRTQ_DESC_F_WRITE,
+  VIRTQ_USED_F_NO_NOTIFY,
 } from './constants.js';
 
 export class VirtqueueError extends Error {
@@ -142,6 +143,22 @@ export class Virtqueue {
     this.lastAvail = (this.lastAvail + 1) & 0xffff;
     if (this.features.eventIdx) this.used!.setUint16(4 + 8 * n, this.lastAvail, true);
     return this.walkChain(head);
+  }
+
+  /**
+   * Ask the driver not to notify (true) or to notify again (false). Suppress only while the device is sure
+   * to look at the ring again by itself (e.g. requests in flight whose completion re-drains the queue).
+   * After re-enabling, the caller must pop again: a buffer may have been added without a notification.
+   */
+  setNotificationsSuppressed(suppressed: boolean): void {
+    if (!this.active) return;
+    if (this.features.eventIdx) {
+      // avail_event one behind what we have seen: the driver's next additions never cross it.
+      this.used!.setUint16(4 + 8 * this.size, suppressed ? (this.lastAvail - 1) & 0xffff : this.lastAvail, true);
+    } else {
+      const flags = this.used!.getUint16(0, true);
+      this.used!.setUint16(0, suppressed ? flags | VIRTQ_USED_F_NO_NOTIFY : flags & ~VIRTQ_USED_F_NO_NOTIFY, true);
+    }
   }
 
   /** Put a finished chain on the used ring (no interrupt yet: see notifyIfNeeded). */

@@ -5,8 +5,12 @@
  */
 import type { GuestMemory } from '../../lib/machine/guest-memory.js';
 import type { IrqLine } from '../../lib/machine/irq.js';
+import { vringNeedEvent } from '../../lib/virtio/queue.js';
 import {
+  F_EVENT_IDX,
   F_VERSION_1,
+  VIRTQ_USED_F_NO_NOTIFY,
+  hasFeature,
   STATUS_ACKNOWLEDGE,
   STATUS_DRIVER,
   STATUS_DRIVER_OK,
@@ -271,6 +275,24 @@ export class TestDriver {
 
   notify(queue: number): void {
     this.setReg(MMIO.QueueNotify, queue);
+  }
+
+  kicks = 0;
+
+  /**
+   * Notify only if the device asked for it since the available index was `oldAvailIdx` (spec 2.7.10):
+   * avail_event with EVENT_IDX, otherwise the used ring's NO_NOTIFY flag. Returns whether it notified.
+   */
+  kickIfNeeded(queue: number, oldAvailIdx: number): boolean {
+    const q = this.queues[queue]!;
+    const need = hasFeature(this.features, F_EVENT_IDX)
+      ? vringNeedEvent(q.availEvent(), q.availIdx, oldAvailIdx)
+      : (this.mem.readU16(q.used) & VIRTQ_USED_F_NO_NOTIFY) === 0;
+    if (need) {
+      this.kicks++;
+      this.notify(queue);
+    }
+    return need;
   }
 
   /** Acknowledge every pending interrupt cause (as an interrupt handler would). */

@@ -127,12 +127,26 @@ export class VirtioBlk implements VirtioDevice {
     const ctx = this.ctx;
     const q = ctx?.queues[0];
     if (!ctx || !q || !q.isActive) return;
-    // A driver that recycles heads could otherwise make us start unbounded work.
-    while (this.inFlight < q.size) {
+    for (;;) {
+      // A driver that recycles heads could otherwise make us start unbounded work.
+      while (this.inFlight < q.size) {
+        const chain = q.pop();
+        if (!chain) break;
+        this.start(ctx, q, chain);
+        if (!q.isActive) return;
+      }
+      // While requests are in flight every completion drains the ring again, so the driver need not
+      // notify (each notification is a VM exit). Once idle, notifications are re-enabled and the ring is
+      // checked once more for a buffer added in between.
+      if (this.inFlight > 0) {
+        q.setNotificationsSuppressed(true);
+        return;
+      }
+      q.setNotificationsSuppressed(false);
       const chain = q.pop();
-      if (!chain) break;
+      if (!chain) return;
       this.start(ctx, q, chain);
-      if (!q.isActive) break;
+      if (!q.isActive) return;
     }
   }
 
