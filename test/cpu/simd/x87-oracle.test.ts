@@ -1,0 +1,201 @@
+// Differential test of the x87 unit against the host CPU. Each case loads ST1 = b and ST0 = a (80-bit), sets the
+// control word, runs one instruction and compares ST0, the full status word and any stored value / EFLAGS.
+// Arithmetic is compared where the binary64 implementation is exact by design: precision control = double (or
+// single) with operands and results inside the double exponent range. Loads, stores, integer conversions, FRNDINT,
+// FXTRACT, FXAM and comparisons are exact on all 80-bit values and are compared on arbitrary encodings.
+import { describe, expect, it } from 'vitest';
+import { SimdState, X87_FLAGS } from '../../../lib/cpu/simd/index.js';
+import { f80FromNumber } from '../../../lib/cpu/simd/f80.js';
+import { getOracle, hex, oracleUnavailable, rng } from './oracle-harness.js';
+
+if (oracleUnavailable) console.warn(`[simd] x87 host-CPU oracle tests skipped: ${oracleUnavailable}`);
+
+type F80 = [number, number, number];
+const tmp = new Uint32Array(4);
+function fromNum(v: number): F80 {
+  f80FromNumber(tmp, 0, v);
+  return [tmp[0]!, tmp[1]!, tmp[2]!];
+}
+const SPECIAL80: F80[] = [
+  [0, 0, 0], [0, 0, 0x8000], [0, 0x80000000, 0x7fff], [0, 0x80000000, 0xffff], [0, 0xc0000000, 0x7fff],
+  [0, 0xc0000000, 0xffff], [1, 0x80000000, 0x7fff], [0x1234, 0xa0000000, 0xffff], [0, 0x80000000, 0x3fff],
+  [0, 0x80000000, 0xbfff], [0, 0x80000000, 0x3ffe], [0, 0xc0000000, 0x3fff],
+];
+const SPECIAL_WEIRD: F80[] = [
+  [1, 0, 0], [0, 0x40000000, 0x8000], [0, 0x80000000, 0], [5, 0x12345678, 0x4000], [0, 0, 0x7fff], [7, 0x40000000, 0x7fff],
+];
+
+function dbl(r: () => number, span: number): number {
+  const m = 1 + (r() >>> 0) / 2 ** 32 + (r() >>> 11) / 2 ** 53;
+  const e = (r() % (2 * span + 1)) - span;
+  const v = m * 2 ** e;
+  const k = r() % 8;
+  if (k === 0) return Math.round(v * 4) / 4; // nice values, ties
+  if (k === 1) return (r() % 2 ? -1 : 1) * (r() % 100);
+  return r() % 2 ? -v : v;
+}
+function f32val(r: () => number, span: number): number {
+  return Math.fround(dbl(r, span));
+}
+function any80(r: () => number, center: number, span: number): F80 {
+  const k = r() % 10;
+  if (k === 0) return SPECIAL80[r() % SPECIAL80.length]!;
+  const hi = (r() | 0x80000000) >>> 0;
+  const lo = k === 1 ? 0 : r() >>> 0;
+  const e = k === 2 ? (r() % 3 === 0 ? 0 : r() % 0x7fff) : Math.max(1, Math.min(0x7ffe, center + (r() % (2 * span + 1)) - span));
+  const sign = r() % 2 ? 0x8000 : 0;
+  if (e === 0) return [lo, hi & 0x7fffffff, sign];
+  return [lo, hi, sign | e];
+}
+
+interface X87Case {
+  name: string;
+  run: (st: SimdState) => bigint | null; // returns EFLAGS/stored value to compare, or null
+  auxMask: bigint;
+  gen: (r: () => number) => { cw: number; a: F80; b: F80 };
+}
+
+const cwOf = (r: () => number, pcSingle = false): number => (pcSingle ? 0x007f : 0x027f) | ((r() % 4) << 10);
+const cwFull = (r: () => number): number => 0x037f | ((r() % 4) << 10);
+
+const cases: X87Case[] = [];
+const arith: Array<[string, number]> = [['fadd', 0], ['fmul', 1], ['fsub', 4], ['fsubr', 5], ['fdiv', 6], ['fdivr', 7]];
+for (const [name, reg] of arith) {
+  cases.push({
+    name,
+    run: (st) => {
+      st.x87.execReg(0xd8, 0xc0 | (reg << 3) | 1, 0);
+      return null;
+    },
+    auxMask: 0n,
+    gen: (r) => {
+      const single = r() % 4 === 0;
+      const k = r() % 6;
+      const pickV = (): F80 => (k === 0 ? SPECIAL80[r() % SPECIAL80.length]! : fromNum(single ? f32val(r, 30) : dbl(r, 300)));
+      return { cw: cwOf(r, single), a: pickV(), b: pickV() };
+    },
+  });
+}
+const unaryD9: Array<[string, number, 'dbl' | 'any' | 'const']> = [
+  ['fsqrt', 0xfa, 'dbl'], ['frndint', 0xfc, 'any'], ['fxam', 0xe5, 'any'], ['ftst', 0xe4, 'any'], ['fchs', 0xe0, 'any'],
+  ['fabs', 0xe1, 'any'], ['fxtract', 0xf4, 'any'], ['fldpi', 0xeb, 'const'], ['fldl2e', 0xea, 'const'],
+  ['fldl2t', 0xe9, 'const'], ['fldlg2', 0xec, 'const'], ['fldln2', 0xed, 'const'],
+];
+for (const [name, modrm, kind] of unaryD9) {
+  cases.push({
+    name,
+    run: (st) => {
+      st.x87.execReg(0xd9, modrm, 0);
+      return null;
+    },
+    auxMask: 0n,
+    gen: (r) => ({
+      cw: kind === 'dbl' ? cwOf(r) : cwFull(r),
+      a: kind === 'dbl' ? (r() % 6 === 0 ? SPECIAL80[r() % SPECIAL80.length]! : fromNum(Math.abs(dbl(r, 600)) * (r() % 8 ? 1 : -1)))
+        : kind === 'any' ? (r() % 12 === 0 ? SPECIAL_WEIRD[r() % SPECIAL_WEIRD.length]! : any80(r, 16383, 70))
+        : any80(r, 16383, 5),
+      b: any80(r, 16383, 5),
+    }),
+  });
+}
+cases.push({
+  name: 'fscale',
+  run: (st) => {
+    st.x87.execReg(0xd9, 0xfd, 0);
+    return null;
+  },
+  auxMask: 0n,
+  gen: (r) => ({ cw: cwOf(r), a: fromNum(dbl(r, 100)), b: fromNum((r() % 2 ? -1 : 1) * ((r() % 200) + (r() % 4) / 4)) }),
+});
+for (const [name, modrm] of [['fprem', 0xf8], ['fprem1', 0xf5]] as const) {
+  cases.push({
+    name,
+    run: (st) => {
+      st.x87.execReg(0xd9, modrm, 0);
+      return null;
+    },
+    auxMask: 0n,
+    gen: (r) => {
+      const k = r() % 10;
+      const b = k === 0 ? SPECIAL80[r() % SPECIAL80.length]! : fromNum(dbl(r, 20));
+      const a = k === 1 ? SPECIAL80[r() % SPECIAL80.length]! : fromNum(dbl(r, k < 5 ? 50 : 120));
+      return { cw: cwFull(r), a, b };
+    },
+  });
+}
+for (const [name, op, modrm, flags] of [
+  ['fcom', 0xd8, 0xd1, false], ['fucom', 0xdd, 0xe1, false], ['fcomi', 0xdb, 0xf1, true], ['fucomi', 0xdb, 0xe9, true],
+] as const) {
+  cases.push({
+    name,
+    run: (st) => {
+      const rc = st.x87.execReg(op, modrm, 0);
+      return flags ? (rc === X87_FLAGS ? BigInt(st.x87.eflagsOut) : 0n) : null;
+    },
+    auxMask: 0x8d5n,
+    gen: (r) => {
+      const a = r() % 10 === 0 ? SPECIAL_WEIRD[r() % SPECIAL_WEIRD.length]! : any80(r, 16383, 3);
+      const k = r() % 4;
+      const b: F80 = k === 0 ? [a[0], a[1], a[2]] : k === 1 ? [(a[0] + 1) >>> 0, a[1], a[2]] : any80(r, 16383, 3);
+      return { cw: cwFull(r), a, b };
+    },
+  });
+}
+for (const [name, bits, pop, trunc, mask] of [
+  ['fist16', 16, false, false, 0xffffn], ['fist32', 32, false, false, 0xffffffffn], ['fistp64', 64, true, false, -1n],
+  ['fisttp16', 16, true, true, 0xffffn], ['fisttp32', 32, true, true, 0xffffffffn], ['fisttp64', 64, true, true, -1n],
+] as const) {
+  cases.push({
+    name,
+    run: (st) => {
+      if (!st.x87.fist(bits, pop, trunc)) return 0n;
+      return bits === 64 ? (BigInt(st.x87.out[1]!) << 32n) | BigInt(st.x87.out[0]!) : BigInt(st.x87.out[0]!);
+    },
+    auxMask: mask < 0n ? 0xffffffffffffffffn : mask,
+    gen: (r) => ({ cw: cwFull(r), a: any80(r, 16383, bits + 3), b: any80(r, 16383, 3) }),
+  });
+}
+cases.push({
+  name: 'fst32',
+  run: (st) => (st.x87.fstM32(false) ? BigInt(st.x87.out[0]!) : 0n),
+  auxMask: 0xffffffffn,
+  gen: (r) => ({ cw: cwFull(r), a: any80(r, 16383, r() % 2 ? 140 : 40), b: any80(r, 16383, 3) }),
+});
+cases.push({
+  name: 'fst64',
+  run: (st) => (st.x87.fstM64(false) ? (BigInt(st.x87.out[1]!) << 32n) | BigInt(st.x87.out[0]!) : 0n),
+  auxMask: 0xffffffffffffffffn,
+  gen: (r) => ({ cw: cwFull(r), a: any80(r, 16383, r() % 2 ? 1100 : 60), b: any80(r, 16383, 3) }),
+});
+
+const PER_CASE = Number(process.env.SIMD_ORACLE_CASES ?? 400);
+
+describe.skipIf(oracleUnavailable !== null)('x87 vs the host CPU', () => {
+  it.each(cases.map((c) => [c.name, c] as const))('%s', (_n, c) => {
+    const r = rng(0x87 ^ (c.name.length * 4099) ^ (c.name.charCodeAt(1) * 17) ^ c.name.charCodeAt(c.name.length - 1));
+    const inputs = Array.from({ length: PER_CASE }, () => c.gen(r));
+    const lines = inputs.map(({ cw, a, b }) => [c.name, hex(cw), ...a.map(hex), '0', ...b.map(hex), '0'].join(' '));
+    const truth = getOracle().run(lines);
+    const st = new SimdState();
+    const bad: string[] = [];
+    inputs.forEach(({ cw, a, b }, i) => {
+      const x = st.x87;
+      x.fninit();
+      x.fldcw(cw);
+      x.fldM80(b[0], b[1], b[2]);
+      x.fldM80(a[0], a[1], a[2]);
+      const aux = c.run(st);
+      const sw = x.getSw();
+      const p = x.phys(0) * 4;
+      const mine = x.isEmpty(0) ? [0, 0xc0000000, 0xffff] : [x.regs[p]!, x.regs[p + 1]!, x.regs[p + 2]!];
+      const want = truth[i]!;
+      const wantAux = want.aux & c.auxMask;
+      const ok = sw === want.status && mine.every((v, j) => v === want.r[j]) && (aux === null || aux === wantAux);
+      if (!ok && bad.length < 6) {
+        bad.push(`${lines[i]}\n   cpu : st0=${want.r.slice(0, 3).map(hex)} sw=${hex(want.status)} aux=${wantAux.toString(16)}` +
+          `\n   mine: st0=${mine.map(hex)} sw=${hex(sw)} aux=${aux?.toString(16)}`);
+      }
+    });
+    expect(bad, bad.join('\n')).toEqual([]);
+  });
+});
