@@ -92,6 +92,8 @@ describe('virtio-blk over virtio-mmio with a raw file', () => {
     expect((await blkRequest(rig, T_DISCARD, 0, { out: segment(0, 8) })).status).toBe(0);
     expect((await blkRequest(rig, T_DISCARD, 0, { out: segment(0, 8, 1) })).status).toBe(2);
     expect((await blkRequest(rig, T_WRITE_ZEROES, 0, { out: segment(2040, 16) })).status).toBe(1);
+    // A payload far larger than the advertised segment limit is refused without copying it.
+    expect((await blkRequest(rig, T_DISCARD, 0, { out: new Uint8Array(8 << 20) })).status).toBe(1);
   });
 
   it('a read-only disk refuses writes and leaves the file unchanged', async () => {

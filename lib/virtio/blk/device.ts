@@ -228,6 +228,10 @@ export class VirtioBlk implements VirtioDevice {
       case BLK_T_DISCARD:
       case BLK_T_WRITE_ZEROES: {
         if (this.readOnly) throw new RequestError(BLK_S_IOERR, 'discard/write-zeroes on a read-only disk');
+        // Checked before copying: the payload length is guest-controlled (up to 4 GiB).
+        if (dataOutLength > MAX_DWZ_SEGMENTS * DISCARD_SEGMENT_BYTES) {
+          throw new RequestError(BLK_S_IOERR, `discard/write-zeroes payload of ${dataOutLength} bytes exceeds ${MAX_DWZ_SEGMENTS} segments`);
+        }
         await this.trackWrite(this.discardOrZero(type, gather(dataOut, dataOutLength)));
         return { status: BLK_S_OK, written: 0 };
       }
