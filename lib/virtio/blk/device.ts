@@ -67,6 +67,7 @@ export class VirtioBlk implements VirtioDevice {
   private epoch = 0;
   private inFlight = 0;
   private notifyQueued = false;
+  private requestErrors = 0;
   /** Writes not yet finished: a FLUSH waits for the ones submitted before it. */
   private readonly pendingWrites = new Set<Promise<unknown>>();
 
@@ -161,10 +162,16 @@ export class VirtioBlk implements VirtioDevice {
       (result) => this.finish(q, chain, epoch, result.status, result.written),
       (e: unknown) => {
         const status = e instanceof RequestError ? e.status : BLK_S_IOERR;
-        if (!(e instanceof RequestError) || status === BLK_S_IOERR) ctx.log(`request ${chain.head}: ${(e as Error).message}`);
+        if (!(e instanceof RequestError) || status === BLK_S_IOERR) this.logRequestError(ctx, `request ${chain.head}: ${(e as Error).message}`);
         this.finish(q, chain, epoch, status, 0);
       },
     );
+  }
+
+  /** The guest decides how many requests fail: log the first few, then one in a thousand. */
+  private logRequestError(ctx: VirtioDeviceContext, message: string): void {
+    const n = ++this.requestErrors;
+    if (n <= 20 || n % 1000 === 0) ctx.log(n === 20 ? `${message} (further request errors: 1 in 1000 logged)` : message);
   }
 
   private finish(q: Virtqueue, chain: DescriptorChain, epoch: number, status: number, written: number): void {
