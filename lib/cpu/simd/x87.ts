@@ -379,10 +379,6 @@ export class X87 {
         }
         bits = c === CLS_UNSUPPORTED ? 0xffc00000 : f80NaNToF32(this.regs, o);
       } else {
-        if (c === CLS_DENORMAL) {
-          this.raise(SW_DE);
-          if (this.unmasked(SW_DE)) return false;
-        }
         fpReset();
         const v = f80Round(this.regs, o, FMT32, this.rc());
         this.raiseRounding();
@@ -416,10 +412,6 @@ export class X87 {
           this.out[1] = outHi80;
         }
       } else {
-        if (c === CLS_DENORMAL) {
-          this.raise(SW_DE);
-          if (this.unmasked(SW_DE)) return false;
-        }
         fpReset();
         const v = f80Round(this.regs, o, FMT64, this.rc());
         this.raiseRounding();
@@ -570,7 +562,10 @@ export class X87 {
       else {
         const ah = aa[ao + 1]! & 0x3fffffff;
         const bh = ba[bo + 1]! & 0x3fffffff;
-        useA = ah > bh || (ah === bh && aa[ao]! >= ba[bo]!);
+        const al = aa[ao]!;
+        const bl = ba[bo]!;
+        // Larger significand wins; on a tie the one with the smaller sign/exponent word (the positive one).
+        useA = ah > bh || (ah === bh && (al > bl || (al === bl && aa[ao + 2]! <= ba[bo + 2]!)));
       }
     } else useA = aNaN;
     if (useA) f80Copy(this.regs, dst, aa, ao);
@@ -844,7 +839,8 @@ export class X87 {
     if (x === null) return;
     const o = this.off(0);
     const e = (this.regs[o + 2]! & 0x7fff) - 16383;
-    if (x === 0 || !Number.isFinite(x) || e >= 63) {
+    const c = f80Class(this.regs, o);
+    if (c === CLS_ZERO || c === CLS_INF || e >= 63) {
       this.setC1(false);
       return;
     }
