@@ -137,6 +137,18 @@ MM2(paddb, "paddb") MM2(paddw, "paddw") MM2(paddd, "paddd") MM2(paddq, "paddq") 
 MMIMM(palignr3, "palignr", 3) MMIMM(palignr11, "palignr", 11) MMIMM(pshufw27, "pshufw", 0x1b) MMIMM(pshufw114, "pshufw", 0x72)
 MMSHI(psllw3, "psllw", 3) MMSHI(psrad33, "psrad", 33) MMSHI(psrlq7, "psrlq", 7)
 
+/* FNSTENV after "fadd %st(1), %st": r = bytes 0-15 (FCW, FSW, FTW, FIP dwords), status = FCS|FOP dword,
+ * aux = FXSAVE bytes 0-7 (FCW, FSW, abridged FTW, FOP) taken right after. */
+static void f_fnstenv(uint32_t *a, uint32_t *b, uint32_t *ctl, uint64_t *aux) {
+  uint32_t env[7];
+  static uint8_t fx[512] __attribute__((aligned(16)));
+  asm volatile(XPRE "fadd %%st(1), %%st\n fnstenv (%[e])\n fldenv (%[e])\n fxsave (%[f])\n fninit\n"
+               : : [a] "r"(a), [b] "r"(b), [c] "r"(ctl), [e] "r"(env), [f] "r"(fx)
+               : "memory", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)");
+  for (int i = 0; i < 4; i++) a[i] = env[i];
+  ctl[0] = env[4];
+  memcpy(aux, fx, 8);
+}
 #define E(n) {#n, f_##n}
 #define EM(n) {"mm_" #n, f_mm_##n}
 static const struct { const char *name; opfn fn; } ops[] = {
@@ -175,7 +187,7 @@ static const struct { const char *name; opfn fn; } ops[] = {
   E(fadd), E(fsub), E(fsubr), E(fmul), E(fdiv), E(fdivr), E(fsqrt), E(frndint), E(fscale), E(fprem), E(fprem1),
   E(fcom), E(fucom), E(fxam), E(ftst), E(fchs), E(fabs), E(fxtract), E(fldpi), E(fldl2e), E(fldl2t), E(fldlg2),
   E(fldln2), E(fcomi), E(fucomi), E(fist16), E(fist32), E(fistp64), E(fisttp16), E(fisttp32), E(fisttp64),
-  E(fst32), E(fst64),
+  E(fst32), E(fst64), E(fnstenv),
   EM(paddb), EM(paddw), EM(paddd), EM(paddq), EM(psubb), EM(psubw), EM(psubd), EM(psubq), EM(paddsb), EM(paddsw), EM(paddusb), EM(paddusw), EM(psubsb), EM(psubsw), EM(psubusb), EM(psubusw), EM(pmullw), EM(pmulhw), EM(pmulhuw), EM(pmuludq), EM(pmaddwd), EM(pavgb), EM(pavgw), EM(pminub), EM(pmaxub), EM(pminsw), EM(pmaxsw), EM(psadbw), EM(pcmpeqb), EM(pcmpeqw), EM(pcmpeqd), EM(pcmpgtb), EM(pcmpgtw), EM(pcmpgtd), EM(pand), EM(pandn), EM(por), EM(pxor), EM(punpcklbw), EM(punpcklwd), EM(punpckldq), EM(punpckhbw), EM(punpckhwd), EM(punpckhdq), EM(packsswb), EM(packssdw), EM(packuswb), EM(pshufb), EM(pabsb), EM(pabsw), EM(pabsd), EM(phaddw), EM(phaddd), EM(phaddsw), EM(phsubw), EM(phsubd), EM(phsubsw), EM(pmaddubsw), EM(pmulhrsw), EM(psignb), EM(psignw), EM(psignd), EM(psllw), EM(pslld), EM(psllq), EM(psrlw), EM(psrld), EM(psrlq), EM(psraw), EM(psrad), EM(palignr3), EM(palignr11), EM(pshufw27), EM(pshufw114), EM(psllw3), EM(psrad33), EM(psrlq7),
 };
 
