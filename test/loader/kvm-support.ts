@@ -37,10 +37,12 @@ export function applyBootState(vcpu: KvmVcpu, st: BootCpuState): void {
 
 export interface Machine { kvm: Kvm; vm: KvmVm; ram: GuestRam; mem: GuestMemory; vcpu: KvmVcpu }
 
-export function createMachine(memoryBytes: number): Machine {
+/** One RAM slot at 0 and vCPU 0 with KVM's supported CPUID; `irqchip` adds the in-kernel PIC/IOAPIC/LAPIC. */
+export function createMachine(memoryBytes: number, opts: { irqchip?: boolean } = {}): Machine {
   const kvm = Kvm.open();
   const vm = kvm.createVm();
   vm.setTssAddr(KVM_TSS_ADDR);
+  if (opts.irqchip) vm.createIrqchip();
   const ram = kvm.allocateRam(memoryBytes);
   vm.setMemoryRegion({ slot: 0, guestAddress: 0, ram, logDirty: false });
   const vcpu = vm.createVcpu(0);
