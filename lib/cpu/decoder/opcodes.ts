@@ -185,6 +185,11 @@ const TWO_BYTE = `
 0F 00 /4|verr|Ew|
 0F 00 /5|verw|Ew|
 0F 01 =C1|vmcall||
+0F 01 =D9|vmmcall||
+0F 01 =DC|stgi||
+0F 01 =E8|serialize||
+0F 01 =FA|monitorx||
+0F 01 =FB|mwaitx||
 0F 01 =C8|monitor||
 0F 01 =C9|mwait||
 0F 01 =CA|clac||
@@ -264,6 +269,13 @@ F3 0F 1E /1.r|rdsspq|Ry|
 0F AE =F0|mfence||
 0F AE =F8|sfence||
 F3 0F AE /5.r|incsspq|Ry|
+F3 0F AE /0.r|rdfsbase|Ry|
+F3 0F AE /1.r|rdgsbase|Ry|
+F3 0F AE /2.r|wrfsbase|Ry|
+F3 0F AE /3.r|wrgsbase|Ry|
+66 0F AE /6.m|clwb|M|
+66 0F AE /6.r|tpause|Rd|
+0F A7 =C0|xstore-rng||
 0F AF /r|imul|Gv,Ev|
 0F B0 /r|cmpxchg|Eb,Gb|lock
 0F B1 /r|cmpxchg|Ev,Gv|lock
@@ -298,6 +310,7 @@ NP 0F C3 /r.m|movnti|My,Gy|
 F3 0F C7 /7.r|rdpid|Ry|
 0F C8+r|bswap|Zv|
 0F FF /r|ud0|Gv,Ev|
+66 0F 38 82 /r.m|invpcid|Gy,Mx|
 0F 38 F0 /r.m|movbe|Gv,Mv|
 0F 38 F1 /r.m|movbe|Mv,Gv|
 `;
@@ -595,9 +608,10 @@ const X87_REG: Record<string, string[]> = {
   D9: ['fld', 'fxch', '', '', '', '', '', ''],
   DA: ['fcmovb', 'fcmove', 'fcmovbe', 'fcmovu', '', '', '', ''],
   DB: ['fcmovnb', 'fcmovne', 'fcmovnbe', 'fcmovnu', '', 'fucomi', 'fcomi', ''],
-  DC: ['fadd', 'fmul', '', '', 'fsub', 'fsubr', 'fdiv', 'fdivr'],
+  // DC/DE register forms: E0+i is the *reversed* operation (SDM: DC E0+i FSUBR ST(i),ST(0); DE E0+i FSUBRP).
+  DC: ['fadd', 'fmul', '', '', 'fsubr', 'fsub', 'fdivr', 'fdiv'],
   DD: ['ffree', '', 'fst', 'fstp', 'fucom', 'fucomp', '', ''],
-  DE: ['faddp', 'fmulp', '', '', 'fsubp', 'fsubrp', 'fdivp', 'fdivrp'],
+  DE: ['faddp', 'fmulp', '', '', 'fsubrp', 'fsubp', 'fdivrp', 'fdivp'],
   DF: ['', '', '', '', '', 'fucomip', 'fcomip', ''],
 };
 const X87_EXACT: Record<string, string> = {

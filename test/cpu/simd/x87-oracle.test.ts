@@ -1,8 +1,7 @@
 // Differential test of the x87 unit against the host CPU. Each case loads ST1 = b and ST0 = a (80-bit), sets the
 // control word, runs one instruction and compares ST0, the full status word and any stored value / EFLAGS.
-// Arithmetic is compared where the binary64 implementation is exact by design: precision control = double (or
-// single) with operands and results inside the double exponent range. Loads, stores, integer conversions, FRNDINT,
-// FXTRACT, FXAM and comparisons are exact on all 80-bit values and are compared on arbitrary encodings.
+// Arithmetic (FADD..FDIVR, FSQRT, FSCALE, FPREM/FPREM1) is exact and compared on arbitrary 80-bit operands in
+// every precision/rounding mode, including overflow/underflow with masked and unmasked responses.
 import { describe, expect, it } from 'vitest';
 import { SimdState, X87_FLAGS } from '../../../lib/cpu/simd/index.js';
 import { f80FromNumber } from '../../../lib/cpu/simd/f80.js';
@@ -57,6 +56,9 @@ interface X87Case {
 
 const cwOf = (r: () => number, pcSingle = false): number => (pcSingle ? 0x007f : 0x027f) | ((r() % 4) << 10);
 const cwFull = (r: () => number): number => 0x037f | ((r() % 4) << 10);
+/** Any precision control and rounding; sometimes overflow/underflow unmasked (x87 delivers biased results). */
+const anyPc = (r: () => number): number =>
+  ([0x007f, 0x027f, 0x037f, 0x037f][r() % 4]! | ((r() % 4) << 10)) & (r() % 6 === 0 ? ~0x18 : 0xffff);
 
 const cases: X87Case[] = [];
 const arith: Array<[string, number]> = [['fadd', 0], ['fmul', 1], ['fsub', 4], ['fsubr', 5], ['fdiv', 6], ['fdivr', 7]];
@@ -69,15 +71,19 @@ for (const [name, reg] of arith) {
     },
     auxMask: 0n,
     gen: (r) => {
-      const single = r() % 4 === 0;
-      const k = r() % 6;
-      const pickV = (): F80 => (k === 0 ? SPECIAL80[r() % SPECIAL80.length]! : fromNum(single ? f32val(r, 30) : dbl(r, 300)));
-      return { cw: cwOf(r, single), a: pickV(), b: pickV() };
+      const k = r() % 8;
+      const pickV = (): F80 =>
+        k === 0 ? SPECIAL80[r() % SPECIAL80.length]!
+          : k === 1 ? fromNum(dbl(r, 300))
+          : k === 2 ? any80(r, 16383, 16383)
+          : k === 3 ? any80(r, 40, 80) // around the denormal boundary
+          : any80(r, 16383, 70);
+      return { cw: anyPc(r), a: pickV(), b: pickV() };
     },
   });
 }
 const unaryD9: Array<[string, number, 'dbl' | 'any' | 'const']> = [
-  ['fsqrt', 0xfa, 'dbl'], ['frndint', 0xfc, 'any'], ['fxam', 0xe5, 'any'], ['ftst', 0xe4, 'any'], ['fchs', 0xe0, 'any'],
+  ['fsqrt', 0xfa, 'any'], ['frndint', 0xfc, 'any'], ['fxam', 0xe5, 'any'], ['ftst', 0xe4, 'any'], ['fchs', 0xe0, 'any'],
   ['fabs', 0xe1, 'any'], ['fxtract', 0xf4, 'any'], ['fldpi', 0xeb, 'const'], ['fldl2e', 0xea, 'const'],
   ['fldl2t', 0xe9, 'const'], ['fldlg2', 0xec, 'const'], ['fldln2', 0xed, 'const'],
 ];
@@ -90,7 +96,7 @@ for (const [name, modrm, kind] of unaryD9) {
     },
     auxMask: 0n,
     gen: (r) => ({
-      cw: kind === 'dbl' ? cwOf(r) : cwFull(r),
+      cw: kind === 'dbl' ? cwOf(r) : name === 'fsqrt' ? anyPc(r) : cwFull(r),
       a: kind === 'dbl' ? (r() % 6 === 0 ? SPECIAL80[r() % SPECIAL80.length]! : fromNum(Math.abs(dbl(r, 600)) * (r() % 8 ? 1 : -1)))
         : kind === 'any' ? (r() % 12 === 0 ? SPECIAL_WEIRD[r() % SPECIAL_WEIRD.length]! : any80(r, 16383, 70))
         : any80(r, 16383, 5),
@@ -105,7 +111,11 @@ cases.push({
     return null;
   },
   auxMask: 0n,
-  gen: (r) => ({ cw: cwOf(r), a: fromNum(dbl(r, 100)), b: fromNum((r() % 2 ? -1 : 1) * ((r() % 200) + (r() % 4) / 4)) }),
+  gen: (r) => ({
+    cw: anyPc(r),
+    a: r() % 2 ? any80(r, 16383, 16383) : any80(r, 16383, 100),
+    b: r() % 8 === 0 ? SPECIAL80[r() % SPECIAL80.length]! : fromNum((r() % 2 ? -1 : 1) * ((r() % 20000) + (r() % 4) / 4)),
+  }),
 });
 for (const [name, modrm] of [['fprem', 0xf8], ['fprem1', 0xf5]] as const) {
   cases.push({
@@ -117,8 +127,8 @@ for (const [name, modrm] of [['fprem', 0xf8], ['fprem1', 0xf5]] as const) {
     auxMask: 0n,
     gen: (r) => {
       const k = r() % 10;
-      const b = k === 0 ? SPECIAL80[r() % SPECIAL80.length]! : fromNum(dbl(r, 20));
-      const a = k === 1 ? SPECIAL80[r() % SPECIAL80.length]! : fromNum(dbl(r, k < 5 ? 50 : 120));
+      const b = k === 0 ? SPECIAL80[r() % SPECIAL80.length]! : k < 5 ? fromNum(dbl(r, 20)) : any80(r, 16383, 20);
+      const a = k === 1 ? SPECIAL80[r() % SPECIAL80.length]! : k < 5 ? fromNum(dbl(r, k < 3 ? 50 : 120)) : any80(r, 16383, 300);
       return { cw: cwFull(r), a, b };
     },
   });
