@@ -1,0 +1,93 @@
+/**
+ * virtio-mmio devices from the machine configuration: disks (raw or qcow2, detected), an entropy source and
+ * network interfaces, each in a 4 KiB slot of the MMIO device window with its own ISA IRQ, announced to Linux
+ * with `virtio_mmio.device=` on the command line.
+ */
+import { openBlockBackend } from '../block/index.js';
+import type { NetBackend } from '../net/backend.js';
+import { parseNetSpec } from '../net/spec.js';
+import { UserNetwork } from '../net/user/user-network.js';
+import { VirtioBlk, VirtioMmioTransport, VirtioRng, virtioMmioCmdline, VIRTIO_MMIO_SIZE } from '../virtio/index.js';
+import type { VirtioDevice } from '../virtio/device.js';
+import { VirtioNet } from '../virtio/net/index.js';
+import type { Bus } from './bus.js';
+import type { DiskConfig } from './config.js';
+import { ConfigError } from './config.js';
+import type { GuestMemory } from './guest-memory.js';
+import { type InterruptController, irqLine } from './irq.js';
+import { MMIO_DEVICE_SLOT_SIZE, MMIO_DEVICE_WINDOW_END, MMIO_DEVICE_WINDOW_START } from './layout.js';
+
+/**
+ * ISA IRQs no legacy device of ours uses (0 PIT, 1 keyboard, 2 cascade, 3 COM2, 4 COM1, 8 RTC, 12 mouse, 13 FPU).
+ * Only ISA IRQs: the MP table announces IOAPIC pins 0-15, so these work with the PIC and the IOAPIC alike.
+ */
+export const VIRTIO_IRQS: readonly number[] = [5, 6, 7, 9, 10, 11, 14, 15];
+
+export interface VirtioDeviceSpecs {
+  disks: readonly DiskConfig[];
+  rng: boolean;
+  nets: readonly string[];
+}
+
+export interface AttachedVirtio {
+  transports: VirtioMmioTransport[];
+  /** `virtio_mmio.device=...` entries, space separated. */
+  cmdline: string;
+  close(): Promise<void>;
+}
+
+export async function attachVirtioDevices(
+  specs: VirtioDeviceSpecs,
+  memory: GuestMemory,
+  mmio: Bus,
+  interrupts: InterruptController,
+  log: (message: string) => void,
+): Promise<AttachedVirtio> {
+  const closers: (() => Promise<void>)[] = [];
+  const transports: VirtioMmioTransport[] = [];
+  const cmdline: string[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const c of closers.splice(0)) await c().catch(() => {});
+  };
+
+  const add = (device: VirtioDevice, name: string, field: string): void => {
+    const slot = transports.length;
+    const irq = VIRTIO_IRQS[slot];
+    const base = MMIO_DEVICE_WINDOW_START + slot * MMIO_DEVICE_SLOT_SIZE;
+    if (irq === undefined || base + MMIO_DEVICE_SLOT_SIZE > MMIO_DEVICE_WINDOW_END) {
+      throw new ConfigError(field, `too many virtio devices: at most ${VIRTIO_IRQS.length} are supported`);
+    }
+    const transport = new VirtioMmioTransport(device, memory, irqLine(interrupts, irq), { log, name });
+    mmio.register(base, VIRTIO_MMIO_SIZE, transport, name);
+    transports.push(transport);
+    cmdline.push(virtioMmioCmdline(base, irq, VIRTIO_MMIO_SIZE));
+  };
+
+  try {
+    for (const [i, disk] of specs.disks.entries()) {
+      const backend = await openBlockBackend(disk.path, { readOnly: disk.readOnly });
+      closers.push(() => backend.close());
+      add(new VirtioBlk(backend, { readOnly: disk.readOnly }), `virtio-blk${i} (${disk.path})`, `disks[${i}]`);
+    }
+    if (specs.rng) add(new VirtioRng(), 'virtio-rng', 'rng');
+    for (const [i, text] of specs.nets.entries()) {
+      const backend = await createNetBackend(text, `nets[${i}]`, log);
+      closers.push(() => backend.close());
+      add(new VirtioNet(backend, { index: i }), `virtio-net${i}`, `nets[${i}]`);
+    }
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+  return { transports, cmdline: cmdline.join(' '), close: closeAll };
+}
+
+async function createNetBackend(text: string, field: string, log: (message: string) => void): Promise<NetBackend> {
+  const spec = parseNetSpec(text);
+  if (spec.kind === 'user') {
+    return UserNetwork.create({
+      network: spec.network, prefixLength: spec.prefixLength, hostForwards: spec.hostForwards, log,
+    });
+  }
+  throw new ConfigError(field, `--net ${spec.kind} backends are not available in this build yet (use --net user)`);
+}
