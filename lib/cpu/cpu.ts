@@ -685,7 +685,7 @@ export class Cpu {
   /** Deliver an exception raised by an instruction, escalating to #DF and triple fault as the SDM prescribes. */
   deliverException(vector: number, code: number): void {
     const prev = this.delivering;
-    if (prev < 0) this.firstFault = `vector ${vector} (error code ${code}) at rip 0x${this.rip.toString(16)}`;
+    if (prev < 0 && vector !== DF) this.firstFault = `vector ${vector} (error code ${code}) at rip 0x${this.rip.toString(16)}`;
     if (prev >= 0) {
       if (prev === DF) throw new TripleFault(`triple fault: exception ${vector} while delivering #DF; first fault: ${this.firstFault}`);
       const contributory = (v: number) => v === 0 || (v >= 10 && v <= 13);

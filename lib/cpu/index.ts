@@ -6,3 +6,4 @@ export { StandaloneMachine, type MapPermissions } from './standalone.js';
 export { decode, Insn } from './decoder/decode.js';
 export { cpuid, type CpuidConfig } from './cpuid.js';
 export { UnsupportedError } from './interrupts.js';
+export { importBootState } from './boot-state.js';

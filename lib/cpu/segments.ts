@@ -26,21 +26,21 @@ export function inV86(cpu: Cpu): boolean {
   return (cpu.flags & F_VM) !== 0;
 }
 
-/** Linear address of the descriptor for `sel`, or -1 when it is outside the table limit. */
+/** Linear address of the descriptor for `sel` (negative in the upper canonical half), or NaN outside the table limit. */
 function descAddr(cpu: Cpu, sel: number, size: number): number {
   const idx = sel & 0xfff8;
   if (sel & 4) {
-    if (cpu.segAttr[LDTR]! & SA_UNUSABLE || idx + size - 1 > cpu.segLimit[LDTR]!) return -1;
+    if (cpu.segAttr[LDTR]! & SA_UNUSABLE || idx + size - 1 > cpu.segLimit[LDTR]!) return NaN;
     return cpu.segBase[LDTR]! + idx;
   }
-  if (idx + size - 1 > cpu.gdtLimit) return -1;
+  if (idx + size - 1 > cpu.gdtLimit) return NaN;
   return cpu.gdtBase + idx;
 }
 
 /** Read the descriptor for `sel`; raises #GP(sel) (or `vector`) when outside the table. */
 export function readDescriptor(cpu: Cpu, sel: number, system16 = false, vector = GP): Descriptor {
   const a = descAddr(cpu, sel, system16 ? 16 : 8);
-  if (a < 0) cpu.raise(vector, sel & 0xfffc);
+  if (Number.isNaN(a)) cpu.raise(vector, sel & 0xfffc);
   const lo = cpu.readSys(a, 4), hi = cpu.readSys(a + 4, 4);
   const hi2 = system16 ? cpu.readSys(a + 8, 4) : 0;
   return { lo, hi, hi2 };
@@ -50,7 +50,7 @@ export function readDescriptor(cpu: Cpu, sel: number, system16 = false, vector =
 export function markAccessed(cpu: Cpu, sel: number, d: Descriptor): void {
   if (d.hi & 0x100) return;
   const a = descAddr(cpu, sel, 8);
-  if (a >= 0) { d.hi |= 0x100; cpu.writeSys(a + 4, 4, d.hi); }
+  if (!Number.isNaN(a)) { d.hi |= 0x100; cpu.writeSys(a + 4, 4, d.hi); }
 }
 
 export function setSegCache(cpu: Cpu, seg: number, sel: number, base: number, limit: number, attr: number): void {

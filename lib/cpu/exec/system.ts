@@ -56,10 +56,10 @@ def('mov Ry,Cy', (c, i) => {
   const os = c.mode === 64 ? 8 : 4;
   let v: number;
   switch (i.reg) {
-    case 0: v = c.cr0; break;
+    case 0: v = c.cr0 >>> 0; break;
     case 2: v = c.cr2; break;
     case 3: v = c.cr3; break;
-    case 4: v = c.cr4; break;
+    case 4: v = c.cr4 >>> 0; break;
     case 8: v = c.cr8; break;
     default: return c.ud();
   }

@@ -178,6 +178,47 @@ cases.push({
   gen: (r) => ({ cw: cwFull(r), a: any80(r, 16383, r() % 2 ? 1100 : 60), b: any80(r, 16383, 3) }),
 });
 
+// Memory-operand forms: the operand is b's low bytes (float32/64 bits or an integer).
+function memOperand(r: () => number, kind: 'm32' | 'm64' | 'i16' | 'i32'): F80 {
+  const k = r() % 6;
+  if (kind === 'm32') {
+    const sp = [0, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001, 1, 0x807fffff, 0x3f800000];
+    return [k === 0 ? sp[r() % sp.length]! : k === 1 ? r() >>> 0 : (r() & 0x8fffffff) >>> 0 | 0x3f000000, 0, 0];
+  }
+  if (kind === 'm64') {
+    const sp: Array<[number, number]> = [[0, 0], [0, 0x7ff00000], [0, 0x7ff80000], [1, 0x7ff00000], [1, 0], [0, 0xbff00000]];
+    const v = k === 0 ? sp[r() % sp.length]! : k === 1 ? [r() >>> 0, r() >>> 0] : [r() >>> 0, ((r() & 0x800fffff) | 0x3f000000) >>> 0];
+    return [v[0]!, v[1]!, 0];
+  }
+  if (kind === 'i16') return [k === 0 ? [0, 0x8000, 0x7fff, 0xffff][r() % 4]! : r() & 0xffff, 0, 0];
+  return [k === 0 ? [0, 0x80000000, 0x7fffffff, 0xffffffff][r() % 4]! : r() >>> 0, 0, 0];
+}
+for (const [name, kind, run] of [
+  ['faddm64', 'm64', (st: SimdState, b: F80) => st.x87.arithM64(0, b[0], b[1])],
+  ['fdivrm32', 'm32', (st: SimdState, b: F80) => st.x87.arithM32(7, b[0])],
+  ['fisubrm16', 'i16', (st: SimdState, b: F80) => st.x87.arithInt(5, (b[0] << 16) >> 16)],
+  ['fimulm32', 'i32', (st: SimdState, b: F80) => st.x87.arithInt(1, b[0] | 0)],
+  ['fidivm32', 'i32', (st: SimdState, b: F80) => st.x87.arithInt(6, b[0] | 0)],
+  ['fcompm64', 'm64', (st: SimdState, b: F80) => st.x87.arithM64(3, b[0], b[1])],
+  ['fldm32', 'm32', (st: SimdState, b: F80) => st.x87.fldM32(b[0])],
+  ['fldm64', 'm64', (st: SimdState, b: F80) => st.x87.fldM64(b[0], b[1])],
+] as const) {
+  cases.push({
+    name,
+    run: (st) => {
+      run(st, memB);
+      return null;
+    },
+    auxMask: 0n,
+    gen: (r) => {
+      const b = memOperand(r, kind);
+      return { cw: anyPc(r), a: r() % 5 === 0 ? SPECIAL80[r() % SPECIAL80.length]! : any80(r, 16383, 40), b };
+    },
+  });
+}
+/** The memory operand of the case being run (set by the runner before calling run). */
+let memB: F80 = [0, 0, 0];
+
 const PER_CASE = Number(process.env.SIMD_ORACLE_CASES ?? 400);
 
 describe.skipIf(oracleUnavailable !== null)('x87 vs the host CPU', () => {
@@ -194,6 +235,7 @@ describe.skipIf(oracleUnavailable !== null)('x87 vs the host CPU', () => {
       x.fldcw(cw);
       x.fldM80(b[0], b[1], b[2]);
       x.fldM80(a[0], a[1], a[2]);
+      memB = b;
       const aux = c.run(st);
       const sw = x.getSw();
       const p = x.phys(0) * 4;

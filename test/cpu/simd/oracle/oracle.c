@@ -104,7 +104,8 @@ SHI(psraw, 9) SHI(psraw, 200) SHI(psrad, 31) SHI(psrad, 32) SHI(pslldq, 5) SHI(p
 /* ---- x87: ST1 = b, ST0 = a, ctl = FCW; r = ST0 after (10 bytes), status = FSW ---- */
 #define XARGS : : [a] "r"(a), [b] "r"(b), [c] "r"(ctl), [x] "r"(aux), [sw] "r"(&sw) : "rax", "memory", "cc", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)"
 #define XPRE "fninit\n fldcw (%[c])\n fldt (%[b])\n fldt (%[a])\n"
-#define XPOST "fnstsw (%[sw])\n fstpt (%[a])\n fninit\n"
+/* FNCLEX before the (waiting) FSTP so a pending unmasked exception does not raise #MF here. */
+#define XPOST "fnstsw (%[sw])\n fnclex\n fstpt (%[a])\n fninit\n"
 #define X87OP(name, insn) static void f_##name(uint32_t *a, uint32_t *b, uint32_t *ctl, uint64_t *aux) { \
     uint16_t sw; asm volatile(XPRE insn "\n" XPOST XARGS); ctl[0] = sw; }
 #define X87STORE(name, insn) static void f_##name(uint32_t *a, uint32_t *b, uint32_t *ctl, uint64_t *aux) { \
@@ -121,6 +122,11 @@ X87FLAGS(fcomi, "fcomi %%st(1), %%st") X87FLAGS(fucomi, "fucomi %%st(1), %%st")
 X87STORE(fist16, "fists") X87STORE(fist32, "fistl") X87STORE(fistp64, "fistpll")
 X87STORE(fisttp16, "fisttps") X87STORE(fisttp32, "fisttpl") X87STORE(fisttp64, "fisttpll")
 X87STORE(fst32, "fsts") X87STORE(fst64, "fstl")
+/* memory-operand forms: the operand is b's first bytes (b is also loaded as ST1, harmlessly) */
+#define X87MEM(name, insn) static void f_##name(uint32_t *a, uint32_t *b, uint32_t *ctl, uint64_t *aux) { \
+    uint16_t sw; asm volatile(XPRE insn " (%[b])\n" XPOST XARGS); ctl[0] = sw; }
+X87MEM(faddm64, "faddl") X87MEM(fdivrm32, "fdivrs") X87MEM(fisubrm16, "fisubrs") X87MEM(fimulm32, "fimull")
+X87MEM(fcompm64, "fcompl") X87MEM(fldm32, "flds") X87MEM(fldm64, "fldl") X87MEM(fidivm32, "fidivl")
 
 
 /* ---- MMX: mm0 = a (64 bits), mm1 = b; r = mm0 after ---- */
@@ -187,7 +193,8 @@ static const struct { const char *name; opfn fn; } ops[] = {
   E(fadd), E(fsub), E(fsubr), E(fmul), E(fdiv), E(fdivr), E(fsqrt), E(frndint), E(fscale), E(fprem), E(fprem1),
   E(fcom), E(fucom), E(fxam), E(ftst), E(fchs), E(fabs), E(fxtract), E(fldpi), E(fldl2e), E(fldl2t), E(fldlg2),
   E(fldln2), E(fcomi), E(fucomi), E(fist16), E(fist32), E(fistp64), E(fisttp16), E(fisttp32), E(fisttp64),
-  E(fst32), E(fst64), E(fnstenv),
+  E(fst32), E(fst64), E(fnstenv), E(faddm64), E(fdivrm32), E(fisubrm16), E(fimulm32), E(fcompm64),
+  E(fldm32), E(fldm64), E(fidivm32),
   EM(paddb), EM(paddw), EM(paddd), EM(paddq), EM(psubb), EM(psubw), EM(psubd), EM(psubq), EM(paddsb), EM(paddsw), EM(paddusb), EM(paddusw), EM(psubsb), EM(psubsw), EM(psubusb), EM(psubusw), EM(pmullw), EM(pmulhw), EM(pmulhuw), EM(pmuludq), EM(pmaddwd), EM(pavgb), EM(pavgw), EM(pminub), EM(pmaxub), EM(pminsw), EM(pmaxsw), EM(psadbw), EM(pcmpeqb), EM(pcmpeqw), EM(pcmpeqd), EM(pcmpgtb), EM(pcmpgtw), EM(pcmpgtd), EM(pand), EM(pandn), EM(por), EM(pxor), EM(punpcklbw), EM(punpcklwd), EM(punpckldq), EM(punpckhbw), EM(punpckhwd), EM(punpckhdq), EM(packsswb), EM(packssdw), EM(packuswb), EM(pshufb), EM(pabsb), EM(pabsw), EM(pabsd), EM(phaddw), EM(phaddd), EM(phaddsw), EM(phsubw), EM(phsubd), EM(phsubsw), EM(pmaddubsw), EM(pmulhrsw), EM(psignb), EM(psignw), EM(psignd), EM(psllw), EM(pslld), EM(psllq), EM(psrlw), EM(psrld), EM(psrlq), EM(psraw), EM(psrad), EM(palignr3), EM(palignr11), EM(pshufw27), EM(pshufw114), EM(psllw3), EM(psrad33), EM(psrlq7),
 };
 
