@@ -1,12 +1,13 @@
 // The x87 floating-point unit.
 //
 // Registers are stored exactly in 80-bit form (see f80.ts), so loads, stores, FXCH, FXSAVE/FRSTOR and MMX aliasing
-// are bit-exact. Arithmetic, however, is performed in binary64: operands are rounded to 53 bits and to the double
-// exponent range, the result is rounded (correctly, in the control word's rounding mode, to 53 bits — or 24 bits
-// when PC = single) and stored back in 80-bit form. Results therefore differ from hardware when the exact result
-// needs more than 53 significand bits or lies outside the double range (hardware keeps 64 bits and a 15-bit
-// exponent). Transcendentals (F2XM1, FYL2X, FYL2XP1, FPTAN, FPATAN, FSIN, FCOS, FSINCOS) use Math.* and are
-// accurate to about 1 ulp of a double. Unmasked overflow/underflow do not apply the 2^±24576 bias adjustment.
+// are bit-exact. FADD/FSUB/FMUL/FDIV (all forms), FSQRT, FSCALE, FPREM/FPREM1, FRNDINT, FXTRACT, FIST/FISTTP,
+// FST m32/m64, FILD and the comparisons are exact: they round once, as hardware does, to the precision-control width
+// (24/53/64 bits) within the 15-bit exponent range, report PE/UE/OE/C1 like the SDM describes (tininess after
+// rounding; unmasked overflow/underflow deliver the result with the exponent biased by ∓24576), and are checked
+// against the host CPU in test/cpu/simd/x87-oracle.test.ts. Only the transcendentals (F2XM1, FYL2X, FYL2XP1,
+// FPTAN, FPATAN, FSIN, FCOS, FSINCOS) are approximate: they are computed with Math.* in binary64 (about 1 ulp of a
+// double, not the x87's 64-bit results) and then rounded to the precision control.
 //
 // Condition codes, stack overflow/underflow (IE + SF, C1), masked responses (real/integer indefinite), the
 // ES/B summary bits and the precision/rounding-up reporting in C1 follow the Intel SDM.
@@ -36,7 +37,8 @@ import {
   intOut,
   outHi80,
 } from './f80.js';
-import { f32ToBits, f64Hi, f64Lo, ilogb, pow2Any, scale2 } from './bits.js';
+import { f32ToBits, f64Hi, f64Lo } from './bits.js';
+import { arith80, prem80, premOut, scale80, sqrt80, x80 } from './x87-exact.js';
 import {
   FE_DE,
   FE_IE,
@@ -126,6 +128,7 @@ export class X87 {
   eflagsOut = 0;
 
   private readonly t = new Uint32Array(4);
+  private readonly t2 = new Uint32Array(4);
 
   reset(): void {
     this.fninit();
@@ -507,37 +510,34 @@ export class X87 {
       if (pop) this.pop();
       return;
     }
-    if (ca === CLS_DENORMAL || cb === CLS_DENORMAL || srcDenormal) {
+    // x / 0 reports only ZE, even for a denormal dividend.
+    const divByZero = (op === FOP_DIV && cb === CLS_ZERO && ca !== CLS_ZERO) ||
+      (op === FOP_DIVR && ca === CLS_ZERO && cb !== CLS_ZERO);
+    if ((ca === CLS_DENORMAL || cb === CLS_DENORMAL || srcDenormal) && !divByZero) {
       this.raise(SW_DE);
       if (this.unmasked(SW_DE)) return;
     }
-    const x = f80ToNumber(aa, ao);
-    const y = f80ToNumber(ba, bo);
-    fpReset();
-    const f = this.fmt();
-    const rc = this.rc();
-    let r: number;
-    switch (op) {
-      case FOP_ADD:
-        r = fpAdd(x, y, f, rc);
-        break;
-      case FOP_MUL:
-        r = fpMul(x, y, f, rc);
-        break;
-      case FOP_SUB:
-        r = fpAdd(x, -y, f, rc);
-        break;
-      case FOP_SUBR:
-        r = fpAdd(y, -x, f, rc);
-        break;
-      case FOP_DIV:
-        r = fpDiv(x, y, f, rc);
-        break;
-      default:
-        r = fpDiv(y, x, f, rc);
-    }
-    if (!this.commitResult(d, r)) return;
+    arith80(op, aa, ao, ba, bo, this.t2, 0, this.prec(), this.rc(), !(this.cw & SW_OE), !(this.cw & SW_UE));
+    if (!this.commitExact(d)) return;
     if (pop) this.pop();
+  }
+  /** Stores t2 (an exact-path result, x80 describing it) into ST(d) honouring pre-computation exceptions. */
+  private commitExact(d: number): boolean {
+    const fl = x80.flags;
+    if (fl & (FE_IE | FE_ZE)) {
+      this.raise(fl & (FE_IE | FE_ZE));
+      if (this.unmasked(fl & (FE_IE | FE_ZE))) return false;
+    }
+    this.setC1((fl & FE_PE) !== 0 && x80.up);
+    if (fl & ~(FE_IE | FE_ZE)) this.raise(fl & ~(FE_IE | FE_ZE));
+    f80Copy(this.regs, this.off(d), this.t2, 0);
+    this.setValid(d);
+    return true;
+  }
+  /** Significand precision selected by FCW.PC (the reserved value 1 behaves as extended). */
+  private prec(): number {
+    const pc = (this.cw >>> 8) & 3;
+    return pc === 0 ? 24 : pc === 2 ? 53 : 64;
   }
   /** Stores a computed result into ST(d) honouring pre-computation exceptions; sets C1 and flags. */
   private commitResult(d: number, r: number): boolean {
@@ -801,7 +801,7 @@ export class X87 {
   // ---- one-operand arithmetic on ST0 ----
 
   /** Common entry of unary ops on ST0: returns the operand as a number, or null when handled (empty/NaN). */
-  private unaryIn(): number | null {
+  private unaryIn(negIsInvalid = false): number | null {
     const o = this.off(0);
     if (this.isEmpty(0)) {
       if (this.underflow()) {
@@ -821,17 +821,17 @@ export class X87 {
       this.setC1(false);
       return null;
     }
-    if (c === CLS_DENORMAL) {
+    if (c === CLS_DENORMAL && !(negIsInvalid && this.regs[o + 2]! & 0x8000)) {
       this.raise(SW_DE);
       if (this.unmasked(SW_DE)) return null;
     }
     return f80ToNumber(this.regs, o);
   }
   fsqrt(): void {
-    const x = this.unaryIn();
+    const x = this.unaryIn(true); // a negative denormal is invalid without DE
     if (x === null) return;
-    fpReset();
-    this.commitResult(0, fpSqrt(x, this.fmt(), this.rc()));
+    sqrt80(this.regs, this.off(0), this.t2, 0, this.prec(), this.rc(), !(this.cw & SW_OE), !(this.cw & SW_UE));
+    this.commitExact(0);
   }
   /** FRNDINT, exact on the 80-bit value (integers of up to 64 bits). */
   frndint(): void {
@@ -1006,7 +1006,7 @@ export class X87 {
     const c0 = f80Class(this.regs, o0);
     const c1 = f80Class(this.regs, o1);
     if (c0 >= CLS_QNAN || c1 >= CLS_QNAN) {
-      if (c0 !== CLS_QNAN || (c1 !== CLS_QNAN && c1 >= CLS_QNAN)) {
+      if (c0 === CLS_SNAN || c1 === CLS_SNAN || c0 === CLS_UNSUPPORTED || c1 === CLS_UNSUPPORTED) {
         this.raise(SW_IE);
         if (this.unmasked(SW_IE)) return;
       }
@@ -1018,22 +1018,25 @@ export class X87 {
       this.raise(SW_DE);
       if (this.unmasked(SW_DE)) return;
     }
-    const x = f80ToNumber(this.regs, o0);
+    const zero = c0 === CLS_ZERO;
+    const inf = c0 === CLS_INF;
     const n = Math.trunc(f80ToNumber(this.regs, o1));
-    fpReset();
-    let r: number;
-    if (x === 0 || !Number.isFinite(x)) {
-      if ((x === 0 && n === Infinity) || (!Number.isFinite(x) && n === -Infinity)) {
+    if (zero || inf || n === Infinity || n === -Infinity) {
+      fpReset();
+      const neg = (this.regs[o0 + 2]! & 0x8000) !== 0;
+      let r: number;
+      if ((zero && n === Infinity) || (inf && n === -Infinity)) {
         fpStatus.flags |= FE_IE;
         r = NaN;
-      } else r = x;
-    } else if (n === Infinity) r = x * Infinity;
-    else if (n === -Infinity) r = x * 0;
-    else {
-      const k = Math.max(-5000, Math.min(5000, n));
-      r = roundExact(x, 0, k, this.fmt(), this.rc());
+      } else if (zero || inf) {
+        this.setC1(false);
+        return; // ±0 or ±∞ unchanged
+      } else r = n === Infinity ? (neg ? -Infinity : Infinity) : neg ? -0 : 0;
+      this.commitResult(0, r);
+      return;
     }
-    this.commitResult(0, r);
+    scale80(this.regs, o0, n, this.t2, 0, 64, this.rc(), !(this.cw & SW_OE), !(this.cw & SW_UE));
+    this.commitExact(0);
   }
   /** FXTRACT: ST0 → exponent, then push significand. */
   fxtract(): void {
@@ -1119,57 +1122,26 @@ export class X87 {
       this.sw &= ~SW_C2;
       return;
     }
-    const x = f80ToNumber(this.regs, o0);
-    const y = f80ToNumber(this.regs, o1);
-    if (c0 === CLS_DENORMAL || c1 === CLS_DENORMAL) {
-      this.raise(SW_DE);
-      if (this.unmasked(SW_DE)) return;
-    }
-    if (!Number.isFinite(x) || y === 0) {
+    if (c0 === CLS_INF || c1 === CLS_ZERO) {
       this.raise(SW_IE);
       if (this.unmasked(SW_IE)) return;
       f80SetIndefinite(this.regs, o0);
       this.sw &= ~SW_C2;
       return;
     }
-    if (x === 0 || !Number.isFinite(y)) {
+    if (c0 === CLS_DENORMAL || c1 === CLS_DENORMAL) {
+      this.raise(SW_DE);
+      if (this.unmasked(SW_DE)) return;
+    }
+    if (c0 === CLS_ZERO || c1 === CLS_INF) {
       this.setCC(0, 0, 0, 0);
       return; // ST0 unchanged
     }
-    const d = ilogb(x) - ilogb(y);
-    if (d >= 64) {
-      // Partial remainder: reduce by y * 2^(d - 32 - ((d - 32) % 32)) so the exponent drops by 32..63 bits.
-      const n = 32 + ((d - 32) % 32);
-      const ys = scale2(Math.abs(y), d - n);
-      const r = x % ys; // exact
-      f80FromNumber(this.regs, o0, r === 0 ? (x < 0 ? -0 : 0) : r);
-      this.setCC(0, 1, 0, 0);
-      return;
-    }
-    const ay = Math.abs(y);
-    let r = x % ay; // exact, sign of x
-    // Low three quotient bits: (|x| mod 8|y|) div |y| (8|y| may overflow → use exact stepwise reduction).
-    const y8 = ay * 8;
-    let r8 = Number.isFinite(y8) ? Math.abs(x) % y8 : Math.abs(x);
-    let q = 0;
-    for (let k = 2; k >= 0; k--) {
-      const yk = ay * pow2Any(k);
-      if (Number.isFinite(yk) && r8 >= yk) {
-        r8 -= yk; // exact: both are multiples of ulp(ay) and r8 < 2 yk
-        q |= 1 << k;
-      }
-    }
-    if (ieee) {
-      const ar = Math.abs(r);
-      const half = ay / 2; // exact unless ay is the smallest subnormal (not reachable for normalised values here)
-      if (ar > half || (ar === half && (q & 1) === 1)) {
-        r = x < 0 ? r + ay : r - ay;
-        q = (q + 1) & 7;
-      }
-    }
-    fpReset();
-    f80FromNumber(this.regs, o0, r === 0 ? (x < 0 ? -0 : 0) : r);
-    this.setCC((q >> 1) & 1, 0, q & 1, (q >> 2) & 1);
+    prem80(this.regs, o0, this.regs, o1, this.t2, 0, ieee);
+    f80Copy(this.regs, o0, this.t2, 0);
+    const q = premOut.q;
+    if (premOut.partial) this.setCC(0, 1, 0, 0);
+    else this.setCC((q >> 1) & 1, 0, q & 1, (q >> 2) & 1);
   }
   fprem1(): void {
     this.fprem(true);
