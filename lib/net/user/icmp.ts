@@ -1,0 +1,18 @@
+/** ICMP echo (RFC 792): the only ICMP the user-mode network answers itself. */
+import { checksum } from './checksum.js';
+
+export const ICMP_ECHO_REPLY = 0;
+export const ICMP_ECHO_REQUEST = 8;
+
+/** The echo reply for an echo request (same identifier, sequence and data), or null if it is not a valid request. */
+export function echoReply(request: Uint8Array): Uint8Array | null {
+  if (request.length < 8 || request[0] !== ICMP_ECHO_REQUEST || request[1] !== 0) return null;
+  if (checksum(request) !== 0) return null;
+  const reply = request.slice();
+  reply[0] = ICMP_ECHO_REPLY;
+  reply[2] = reply[3] = 0;
+  const c = checksum(reply);
+  reply[2] = c >>> 8;
+  reply[3] = c & 0xff;
+  return reply;
+}

@@ -1,0 +1,102 @@
+/** TCP segments (RFC 9293): parsing with checksum validation, building with the MSS option on SYNs. */
+import { finish, pseudoHeaderSum, sum16 } from '../checksum.js';
+import { PROTO_TCP } from '../ipv4.js';
+
+export const FIN = 0x01;
+export const SYN = 0x02;
+export const RST = 0x04;
+export const PSH = 0x08;
+export const ACK = 0x10;
+
+const HEADER_BYTES = 20;
+const OPT_END = 0;
+const OPT_NOP = 1;
+const OPT_MSS = 2;
+
+export interface TcpSegment {
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  flags: number;
+  window: number;
+  /** MSS option (SYN segments only), if present. */
+  mss?: number | undefined;
+  payload: Uint8Array;
+}
+
+export function parseTcp(p: Uint8Array, src: number, dst: number): TcpSegment | null {
+  if (p.length < HEADER_BYTES) return null;
+  const offset = (p[12]! >>> 4) * 4;
+  if (offset < HEADER_BYTES || offset > p.length) return null;
+  if (finish(sum16(p, pseudoHeaderSum(src, dst, PROTO_TCP, p.length))) !== 0) return null;
+  const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
+  const flags = p[13]! & 0x3f;
+  let mss: number | undefined;
+  if (flags & SYN) {
+    for (let i = HEADER_BYTES; i < offset; ) {
+      const kind = p[i]!;
+      if (kind === OPT_END) break;
+      if (kind === OPT_NOP) {
+        i++;
+        continue;
+      }
+      const len = p[i + 1] ?? 0;
+      if (len < 2 || i + len > offset) break;
+      if (kind === OPT_MSS && len === 4) mss = dv.getUint16(i + 2);
+      i += len;
+    }
+  }
+  return {
+    srcPort: dv.getUint16(0),
+    dstPort: dv.getUint16(2),
+    seq: dv.getUint32(4),
+    ack: dv.getUint32(8),
+    flags,
+    window: dv.getUint16(14),
+    mss,
+    payload: p.subarray(offset),
+  };
+}
+
+export function buildTcp(src: number, dst: number, s: TcpSegment): Uint8Array {
+  const optBytes = s.mss !== undefined ? 4 : 0;
+  const hl = HEADER_BYTES + optBytes;
+  const p = new Uint8Array(hl + s.payload.length);
+  const dv = new DataView(p.buffer);
+  dv.setUint16(0, s.srcPort);
+  dv.setUint16(2, s.dstPort);
+  dv.setUint32(4, s.seq >>> 0);
+  dv.setUint32(8, s.ack >>> 0);
+  p[12] = (hl / 4) << 4;
+  p[13] = s.flags;
+  dv.setUint16(14, Math.max(0, Math.min(0xffff, s.window)));
+  if (s.mss !== undefined) {
+    p[20] = OPT_MSS;
+    p[21] = 4;
+    dv.setUint16(22, s.mss);
+  }
+  p.set(s.payload, hl);
+  dv.setUint16(16, finish(sum16(p, pseudoHeaderSum(src, dst, PROTO_TCP, p.length))));
+  return p;
+}
+
+/** Sequence-number arithmetic modulo 2^32. */
+export function seqAdd(a: number, n: number): number {
+  return (a + n) >>> 0;
+}
+/** b - a as a signed distance (valid for distances under 2^31). */
+export function seqDiff(b: number, a: number): number {
+  return (b - a) | 0;
+}
+export function seqLt(a: number, b: number): boolean {
+  return seqDiff(b, a) > 0;
+}
+export function seqLeq(a: number, b: number): boolean {
+  return seqDiff(b, a) >= 0;
+}
+
+/** Sequence space a segment occupies (SYN and FIN count one each). */
+export function segmentLength(s: TcpSegment): number {
+  return s.payload.length + (s.flags & SYN ? 1 : 0) + (s.flags & FIN ? 1 : 0);
+}

@@ -1,0 +1,358 @@
+/**
+ * The rootless user-mode network (QEMU slirp's model, written from the protocols): the guest sits alone on
+ * 10.0.2.0/24 behind a gateway (10.0.2.2) that answers ARP and ping, serves DHCP, forwards DNS (10.0.2.3) to the
+ * host's resolvers, and NATs the guest's UDP and TCP onto ordinary host sockets. 10.0.2.2 as a destination is the
+ * host's loopback. hostfwd listeners forward host connections into the guest.
+ */
+import type { Server } from 'node:net';
+import type { NetBackend } from '../backend.js';
+import { DEFAULT_USER_NETWORK, DEFAULT_USER_PREFIX, ipv4ToNumber, numberToIpv4, type HostForward } from '../spec.js';
+import { inSubnet, userNetAddresses, type UserNetAddresses } from './addresses.js';
+import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from './arp.js';
+import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpServer } from './dhcp-server.js';
+import { DnsForwarder } from './dns-forwarder.js';
+import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, buildEthernet, isBroadcastOrMulticast, macEquals, parseEthernet } from './ethernet.js';
+import { listenTcp, UdpForward } from './hostfwd.js';
+import { echoReply } from './icmp.js';
+import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, buildIpv4, parseIpv4 } from './ipv4.js';
+import type { TcpTuning } from './tcp/connection.js';
+import { TcpNat } from './tcp/nat.js';
+import { buildUdp, parseUdp } from './udp.js';
+import { UdpNat } from './udp-nat.js';
+
+export interface UserNetworkOptions {
+  /** Network address, default 10.0.2.0, and prefix length, default 24. */
+  network?: string;
+  prefixLength?: number;
+  hostForwards?: HostForward[];
+  /** Upstream DNS servers ("ADDR" or "ADDR:PORT"); default: the host's /etc/resolv.conf. */
+  dnsServers?: string[];
+  dnsTimeoutMs?: number;
+  /** Let the gateway address stand for the host's loopback (default true, as in QEMU). */
+  hostLoopback?: boolean;
+  /** Only the gateway (host loopback), DHCP and DNS are reachable; nothing else leaves the host (default false). */
+  restrict?: boolean;
+  udpIdleTimeoutMs?: number;
+  tcp?: TcpTuning;
+  log?: (message: string) => void;
+}
+
+export interface UserNetworkStats {
+  framesFromGuest: number;
+  framesToGuest: number;
+  /** Frames not for us, unknown EtherTypes, malformed headers. */
+  dropped: number;
+  badIpv4: number;
+  /** IPv4 fragments (dropped: no reassembly). */
+  fragments: number;
+  icmpEchoReplies: number;
+  /** ICMP we do not answer (e.g. echo to outside addresses). */
+  icmpDropped: number;
+}
+
+export interface ForwardedPort {
+  protocol: 'tcp' | 'udp';
+  hostAddress: string;
+  /** The port actually listened on (differs from the spec when it asked for 0). */
+  hostPort: number;
+  guestAddress: string;
+  guestPort: number;
+}
+
+
+export class UserNetwork implements NetBackend {
+  readonly addresses: UserNetAddresses;
+  readonly stats: UserNetworkStats = { framesFromGuest: 0, framesToGuest: 0, dropped: 0, badIpv4: 0, fragments: 0, icmpEchoReplies: 0, icmpDropped: 0 };
+  readonly dhcp: DhcpServer;
+  readonly dns: DnsForwarder;
+  readonly tcp: TcpNat;
+  readonly udp: UdpNat;
+  private receiver: ((frame: Uint8Array) => void) | undefined;
+  /** Guest addresses → MAC, learned from what the guest sends. */
+  private readonly macs = new Map<number, Uint8Array>();
+  private lastGuestMac: Uint8Array | undefined;
+  private readonly tcpServers: Array<{ server: Server; fwd: HostForward }> = [];
+  private readonly udpForwards: UdpForward[] = [];
+  private readonly usedUdpPorts = new Set<number>();
+  private nextUdpPort = 49152;
+  private inbox: Uint8Array[] = [];
+  private processing = false;
+  private drainScheduled = false;
+  private closed = false;
+  private readonly hostLoopback: boolean;
+  private readonly restrict: boolean;
+  private readonly log: (message: string) => void;
+
+  private constructor(private readonly options: UserNetworkOptions) {
+    this.addresses = userNetAddresses(options.network ?? DEFAULT_USER_NETWORK, options.prefixLength ?? DEFAULT_USER_PREFIX);
+    this.hostLoopback = options.hostLoopback ?? true;
+    this.restrict = options.restrict ?? false;
+    this.log = options.log ?? (() => {});
+    this.dhcp = new DhcpServer(this.addresses);
+    this.dns = new DnsForwarder({
+      ...(options.dnsServers ? { servers: options.dnsServers } : {}),
+      ...(options.dnsTimeoutMs !== undefined ? { timeoutMs: options.dnsTimeoutMs } : {}),
+    });
+    this.tcp = new TcpNat({
+      output: (src, dst, proto, payload) => this.emitIp(src, dst, proto, payload),
+      mapDestination: (ip, port) => this.mapDestination(ip, port),
+      ...(options.tcp ? { tuning: options.tcp } : {}),
+      log: (m) => this.log(`user-net: ${m}`),
+    });
+    this.udp = new UdpNat({
+      output: (src, dst, sp, dp, payload) => this.emitUdp(src, dst, sp, dp, payload),
+      mapDestination: (ip, port) => this.mapDestination(ip, port),
+      mapSource: (ip) => (ip >>> 24 === 127 ? this.addresses.gateway : ip),
+      ...(options.udpIdleTimeoutMs !== undefined ? { idleTimeoutMs: options.udpIdleTimeoutMs } : {}),
+    });
+  }
+
+  /** Create the network and start its hostfwd listeners (rejects naming the forward that cannot listen). */
+  static async create(options: UserNetworkOptions = {}): Promise<UserNetwork> {
+    const net = new UserNetwork(options);
+    try {
+      for (const fwd of options.hostForwards ?? []) await net.startForward(fwd);
+    } catch (e) {
+      await net.close();
+      throw e;
+    }
+    return net;
+  }
+
+  /** The hostfwd listeners with their actual host ports. */
+  forwardedPorts(): ForwardedPort[] {
+    const guest = (f: HostForward): string => f.guestAddress ?? numberToIpv4(this.addresses.firstGuest);
+    const tcp = this.tcpServers.map(({ server, fwd }) => {
+      const a = server.address();
+      return { protocol: 'tcp' as const, hostAddress: fwd.hostAddress, hostPort: typeof a === 'object' && a ? a.port : fwd.hostPort, guestAddress: guest(fwd), guestPort: fwd.guestPort };
+    });
+    const udp = this.udpForwards.map((u) => ({ protocol: 'udp' as const, hostAddress: u.forward.hostAddress, hostPort: u.port, guestAddress: guest(u.forward), guestPort: u.forward.guestPort }));
+    return [...tcp, ...udp];
+  }
+
+  onFrame(cb: (frame: Uint8Array) => void): void {
+    this.receiver = cb;
+  }
+
+  /**
+   * A frame from the guest. A frame that arrives while we are handling one, or while we are handing a frame to
+   * the receiver (which may answer synchronously), is queued and handled right after, never nested.
+   */
+  send(frame: Uint8Array): void {
+    if (this.closed) return;
+    this.inbox.push(frame);
+    if (this.processing) this.scheduleDrain();
+    else this.drain();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.tcp.closeAll();
+    this.udp.close();
+    await this.dns.close();
+    await Promise.all(this.udpForwards.map((u) => u.close()));
+    await Promise.all(this.tcpServers.map(({ server }) => new Promise<void>((r) => server.close(() => r()))));
+  }
+
+  private async startForward(fwd: HostForward): Promise<void> {
+    const guestIp = fwd.guestAddress ? ipv4ToNumber(fwd.guestAddress) : this.addresses.firstGuest;
+    if (fwd.protocol === 'tcp') {
+      const server = await listenTcp(fwd, (socket) => {
+        if (this.closed) socket.destroy();
+        else this.tcp.openToGuest(socket, this.addresses.gateway, guestIp, fwd.guestPort);
+      });
+      this.tcpServers.push({ server, fwd });
+    } else {
+      const u = await UdpForward.open(
+        fwd,
+        (gatewayPort, payload) => this.emitUdp(this.addresses.gateway, guestIp, gatewayPort, fwd.guestPort, payload),
+        () => this.allocateUdpPort(),
+        (p) => this.usedUdpPorts.delete(p),
+        this.options.udpIdleTimeoutMs ?? 60_000,
+      );
+      this.udpForwards.push(u);
+    }
+  }
+
+  private allocateUdpPort(): number {
+    for (let i = 0; i < 16384; i++) {
+      const p = this.nextUdpPort;
+      this.nextUdpPort = p >= 65535 ? 49152 : p + 1;
+      if (!this.usedUdpPorts.has(p)) {
+        this.usedUdpPorts.add(p);
+        return p;
+      }
+    }
+    return this.nextUdpPort;
+  }
+
+  private drain(): void {
+    this.processing = true;
+    try {
+      while (this.inbox.length > 0 && !this.closed) {
+        const f = this.inbox.shift()!;
+        try {
+          this.handleFrame(f);
+        } catch (e) {
+          // A bug here must not take the VMM down with it: count, log, keep going.
+          this.stats.dropped++;
+          this.log(`user-net: frame handling failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+        }
+      }
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private scheduleDrain(): void {
+    if (this.drainScheduled) return;
+    this.drainScheduled = true;
+    queueMicrotask(() => {
+      this.drainScheduled = false;
+      if (this.processing) this.scheduleDrain();
+      else this.drain();
+    });
+  }
+
+  private handleFrame(frame: Uint8Array): void {
+    this.stats.framesFromGuest++;
+    const eth = parseEthernet(frame);
+    if (!eth || isBroadcastOrMulticast(eth.src) || !(isBroadcastOrMulticast(eth.dst) || macEquals(eth.dst, this.addresses.gatewayMac))) {
+      this.stats.dropped++;
+      return;
+    }
+    if (eth.etherType === ETHERTYPE_ARP) this.handleArp(eth.payload, eth.src);
+    else if (eth.etherType === ETHERTYPE_IPV4) this.handleIpv4(eth.payload, eth.src);
+    else this.stats.dropped++;
+  }
+
+  private handleArp(payload: Uint8Array, srcMac: Uint8Array): void {
+    const arp = parseArp(payload);
+    if (!arp) {
+      this.stats.dropped++;
+      return;
+    }
+    this.learn(arp.senderIp, srcMac);
+    const a = this.addresses;
+    if (arp.op !== ARP_REQUEST || (arp.targetIp !== a.gateway && arp.targetIp !== a.dns)) return;
+    const reply = buildArp({ op: ARP_REPLY, senderMac: a.gatewayMac, senderIp: arp.targetIp, targetMac: arp.senderMac, targetIp: arp.senderIp });
+    this.deliver(buildEthernet(srcMac, a.gatewayMac, ETHERTYPE_ARP, reply));
+  }
+
+  private handleIpv4(payload: Uint8Array, srcMac: Uint8Array): void {
+    const ip = parseIpv4(payload);
+    if (typeof ip === 'string') {
+      this.stats.badIpv4++;
+      return;
+    }
+    if (ip.fragment) {
+      this.stats.fragments++;
+      return;
+    }
+    this.learn(ip.src, srcMac);
+    const a = this.addresses;
+    switch (ip.protocol) {
+      case PROTO_ICMP: {
+        const reply = ip.dst === a.gateway || ip.dst === a.dns ? echoReply(ip.payload) : null;
+        if (!reply) {
+          this.stats.icmpDropped++;
+          return;
+        }
+        this.stats.icmpEchoReplies++;
+        this.emitIp(ip.dst, ip.src, PROTO_ICMP, reply);
+        return;
+      }
+      case PROTO_UDP:
+        this.handleUdp(ip.src, ip.dst, ip.payload);
+        return;
+      case PROTO_TCP:
+        if (ip.src === 0 || !inSubnet(a, ip.src)) {
+          this.stats.dropped++;
+          return;
+        }
+        this.tcp.input(ip.src, ip.dst, ip.payload);
+        return;
+      default:
+        this.stats.dropped++;
+    }
+  }
+
+  private handleUdp(src: number, dst: number, bytes: Uint8Array): void {
+    const udp = parseUdp(bytes, src, dst);
+    const a = this.addresses;
+    if (!udp) {
+      this.stats.dropped++;
+      return;
+    }
+    if (udp.dstPort === DHCP_SERVER_PORT && (dst === 0xffffffff || dst === a.gateway || dst === a.broadcast)) {
+      const r = this.dhcp.handle(udp.payload);
+      if (!r) return;
+      const yiaddr = ((r.payload[16]! << 24) | (r.payload[17]! << 16) | (r.payload[18]! << 8) | r.payload[19]!) >>> 0;
+      if (yiaddr !== 0) this.macs.set(yiaddr, r.clientMac);
+      this.lastGuestMac = r.clientMac;
+      const udpOut = buildUdp(a.gateway, r.dstIp, DHCP_SERVER_PORT, DHCP_CLIENT_PORT, r.payload);
+      const dstMac = r.dstIp === 0xffffffff ? BROADCAST_MAC : r.clientMac;
+      this.deliver(buildEthernet(dstMac, a.gatewayMac, ETHERTYPE_IPV4, buildIpv4(a.gateway, r.dstIp, PROTO_UDP, udpOut)));
+      return;
+    }
+    if (src === 0 || !inSubnet(a, src)) {
+      this.stats.dropped++;
+      return;
+    }
+    if (dst === a.dns && udp.dstPort === 53) {
+      this.dns.query(udp.payload, (response) => {
+        if (!this.closed) this.emitUdp(a.dns, src, 53, udp.srcPort, response);
+      });
+      return;
+    }
+    if (dst === a.gateway) {
+      for (const f of this.udpForwards) if (f.fromGuest(udp.dstPort, udp.payload)) return;
+    }
+    this.udp.send(src, udp.srcPort, dst, udp.dstPort, udp.payload);
+  }
+
+  /** Where a guest destination goes on the host, or null when it is not reachable. */
+  private mapDestination(ip: number, port: number): { host: string; port: number } | null {
+    const a = this.addresses;
+    if (ip === a.gateway) return this.hostLoopback ? { host: '127.0.0.1', port } : null;
+    if (this.restrict || port === 0) return null;
+    // Our own subnet (other than the gateway), "this network", loopback, multicast and broadcast stay inside.
+    const first = ip >>> 24;
+    if (inSubnet(a, ip) || first === 0 || first === 127 || first >= 224) return null;
+    return { host: numberToIpv4(ip), port };
+  }
+
+  private learn(ip: number, mac: Uint8Array): void {
+    if (ip === 0 || !inSubnet(this.addresses, ip) || ip === this.addresses.gateway || ip === this.addresses.dns) return;
+    const known = this.macs.get(ip);
+    if (!known || !macEquals(known, mac)) this.macs.set(ip, mac.slice(0, 6));
+    this.lastGuestMac = this.macs.get(ip);
+  }
+
+  private emitUdp(src: number, dst: number, srcPort: number, dstPort: number, payload: Uint8Array): void {
+    this.emitIp(src, dst, PROTO_UDP, buildUdp(src, dst, srcPort, dstPort, payload));
+  }
+
+  private emitIp(src: number, dst: number, protocol: number, payload: Uint8Array): void {
+    if (this.closed) return;
+    const dstMac = this.macs.get(dst) ?? this.lastGuestMac ?? BROADCAST_MAC;
+    this.deliver(buildEthernet(dstMac, this.addresses.gatewayMac, ETHERTYPE_IPV4, buildIpv4(src, dst, protocol, payload)));
+  }
+
+  private deliver(frame: Uint8Array): void {
+    this.stats.framesToGuest++;
+    const receiver = this.receiver;
+    if (!receiver) return;
+    const was = this.processing;
+    this.processing = true;
+    try {
+      receiver(frame);
+    } catch (e) {
+      this.log(`user-net: frame receiver failed: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      this.processing = was;
+    }
+  }
+}
+
