@@ -5,8 +5,9 @@
  * here. The one instruction is executed by nodevmm's interpreter (lib/cpu stepExternal) against the vCPU's
  * registers and guest memory, the state is written back, and the guest resumes.
  *
- * If the interpreter cannot do it (it throws), two cheap cases are still completed by hand: int3 (inject #BP
- * with RIP past the instruction, as the CPU would) and clac/stac (RFLAGS.AC).
+ * Two cases are completed by hand before the interpreter is asked, because KVM can do the hard part itself:
+ * int3 (inject #BP with RIP past the instruction: KVM delivers it through the guest IDT exactly as the CPU
+ * would) and clac/stac (only RFLAGS.AC changes).
  */
 import { STATE_MSRS, stepExternal, type CpuState } from '../../cpu/index.js';
 import type { KvmFpu } from '../../cpu/simd/fxsave.js';
@@ -102,6 +103,11 @@ export class EmulationCompleter {
     if (at.bytes.length === 0) {
       return { ok: false, rip: at.rip, bytes: at.bytes, detail: `instruction at ${hex(at.linear)} is not in guest RAM` };
     }
+    const special = this.completeByHand(at.bytes);
+    if (special) {
+      this.count(at.bytes);
+      return { ok: true, how: special };
+    }
     let interpError: string;
     try {
       const before = this.captureState();
@@ -121,11 +127,6 @@ export class EmulationCompleter {
       return { ok: true, how: 'interpreter' };
     } catch (e) {
       interpError = e instanceof Error ? e.message : String(e);
-    }
-    const special = this.completeByHand(at.bytes);
-    if (special) {
-      this.count(at.bytes);
-      return { ok: true, how: special };
     }
     return { ok: false, rip: at.rip, bytes: at.bytes, detail: `the interpreter could not complete it: ${interpError}` };
   }
