@@ -94,6 +94,8 @@ export const MNEMONIC_TABLE: ReadonlyArray<readonly [string, string, string]> = 
   ['fisttp m16', 'x87.fist', '(16, true, true)'],
   ['fisttp m32', 'x87.fist', '(32, true, true)'],
   ['fisttp m64', 'x87.fist', '(64, true, true)'],
+  ['fbld m80', 'x87.fbld', '(bytes, off) of the 10-byte packed BCD'],
+  ['fbstp m80', 'x87.fbstp', 'write x87.bcd (10 bytes) if true'],
   ['fld1', 'x87.execReg', 'D9 E8'],
   ['fldl2t', 'x87.execReg', 'D9 E9'],
   ['fldl2e', 'x87.execReg', 'D9 EA'],

@@ -480,6 +480,61 @@ export class X87 {
     return true;
   }
 
+  /** Packed-BCD result of FBSTP (10 bytes) — also the input buffer convention of FBLD. */
+  readonly bcd = new Uint8Array(10);
+
+  /** FBLD m80bcd: 18 packed decimal digits + sign byte (exact). Invalid digits (A-F) load an undefined value. */
+  fbld(b: Uint8Array, o: number): void {
+    if (!Number.isInteger(o) || o < 0 || o + 10 > b.length) throw new RangeError(`FBLD operand: offset ${o} out of range`);
+    let v = 0n;
+    for (let i = 8; i >= 0; i--) v = v * 100n + BigInt((b[o + i]! >> 4) * 10 + (b[o + i]! & 15));
+    const neg = (b[o + 9]! & 0x80) !== 0;
+    const u = BigInt.asUintN(64, neg ? -v : v);
+    f80FromInt64(this.t, 0, Number(u & 0xffffffffn), Number(u >> 32n));
+    if (neg && v === 0n) this.t[2] = 0x8000; // -0
+    this.pushRaw(this.t, 0);
+  }
+  /** FBSTP m80bcd: rounds ST0 to an integer (FCW.RC) and stores it as packed BCD in `bcd`, then pops. Returns
+   * false when an unmasked exception suppresses the store. Out of range (|x| >= 10^18), NaN or ∞ → invalid; the
+   * masked response stores the packed-BCD indefinite. */
+  fbstp(): boolean {
+    const s = this.storeSrc();
+    if (s === 2) return false;
+    const out = this.bcd;
+    let ok = false;
+    if (s === 0) {
+      const o = this.off(0);
+      const c = f80Class(this.regs, o);
+      if ((c === CLS_NORMAL || c === CLS_DENORMAL || c === CLS_ZERO) && f80ToInt(this.regs, o, this.rc(), 64)) {
+        const v = BigInt.asIntN(64, (BigInt(intOut.hi) << 32n) | BigInt(intOut.lo));
+        let mag = v < 0n ? -v : v;
+        if (mag < 1000000000000000000n) {
+          ok = true;
+          for (let i = 0; i < 9; i++) {
+            const two = Number(mag % 100n);
+            mag /= 100n;
+            out[i] = ((Math.floor(two / 10) << 4) | (two % 10)) & 0xff;
+          }
+          out[9] = this.regs[o + 2]! & 0x8000 ? 0x80 : 0;
+          this.setC1(intOut.inexact && intOut.up);
+          if (intOut.inexact) this.raise(SW_PE);
+        }
+      }
+    }
+    if (!ok) {
+      if (s === 0) {
+        this.raise(SW_IE);
+        if (this.unmasked(SW_IE)) return false;
+      }
+      out.fill(0);
+      out[7] = 0xc0;
+      out[8] = 0xff;
+      out[9] = 0xff;
+    }
+    this.pop();
+    return true;
+  }
+
   // ---- arithmetic ----
 
   /**

@@ -155,6 +155,26 @@ static void f_fnstenv(uint32_t *a, uint32_t *b, uint32_t *ctl, uint64_t *aux) {
   ctl[0] = env[4];
   memcpy(aux, fx, 8);
 }
+/* FBSTP: r = the 10 stored bytes (+ padding), status = FSW after. FBLD: b holds the BCD bytes; r = ST0. */
+static void f_fbstp(uint32_t *a, uint32_t *b, uint32_t *ctl, uint64_t *aux) {
+  uint16_t sw;
+  static uint8_t out[16];
+  memset(out, 0, sizeof out);
+  asm volatile(XPRE "fbstp (%[o])\n fnstsw (%[sw])\n fnclex\n fninit\n"
+               : : [a] "r"(a), [b] "r"(b), [c] "r"(ctl), [o] "r"(out), [sw] "r"(&sw)
+               : "memory", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)");
+  memcpy(a, out, 16);
+  ctl[0] = sw;
+  (void)aux;
+}
+static void f_fbld(uint32_t *a, uint32_t *b, uint32_t *ctl, uint64_t *aux) {
+  uint16_t sw;
+  asm volatile("fninit\n fldcw (%[c])\n fbld (%[b])\n" XPOST
+               : : [a] "r"(a), [b] "r"(b), [c] "r"(ctl), [sw] "r"(&sw)
+               : "memory", "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)");
+  ctl[0] = sw;
+  (void)aux;
+}
 #define E(n) {#n, f_##n}
 #define EM(n) {"mm_" #n, f_mm_##n}
 static const struct { const char *name; opfn fn; } ops[] = {
@@ -194,7 +214,7 @@ static const struct { const char *name; opfn fn; } ops[] = {
   E(fcom), E(fucom), E(fxam), E(ftst), E(fchs), E(fabs), E(fxtract), E(fldpi), E(fldl2e), E(fldl2t), E(fldlg2),
   E(fldln2), E(fcomi), E(fucomi), E(fist16), E(fist32), E(fistp64), E(fisttp16), E(fisttp32), E(fisttp64),
   E(fst32), E(fst64), E(fnstenv), E(faddm64), E(fdivrm32), E(fisubrm16), E(fimulm32), E(fcompm64),
-  E(fldm32), E(fldm64), E(fidivm32),
+  E(fldm32), E(fldm64), E(fidivm32), E(fbstp), E(fbld),
   EM(paddb), EM(paddw), EM(paddd), EM(paddq), EM(psubb), EM(psubw), EM(psubd), EM(psubq), EM(paddsb), EM(paddsw), EM(paddusb), EM(paddusw), EM(psubsb), EM(psubsw), EM(psubusb), EM(psubusw), EM(pmullw), EM(pmulhw), EM(pmulhuw), EM(pmuludq), EM(pmaddwd), EM(pavgb), EM(pavgw), EM(pminub), EM(pmaxub), EM(pminsw), EM(pmaxsw), EM(psadbw), EM(pcmpeqb), EM(pcmpeqw), EM(pcmpeqd), EM(pcmpgtb), EM(pcmpgtw), EM(pcmpgtd), EM(pand), EM(pandn), EM(por), EM(pxor), EM(punpcklbw), EM(punpcklwd), EM(punpckldq), EM(punpckhbw), EM(punpckhwd), EM(punpckhdq), EM(packsswb), EM(packssdw), EM(packuswb), EM(pshufb), EM(pabsb), EM(pabsw), EM(pabsd), EM(phaddw), EM(phaddd), EM(phaddsw), EM(phsubw), EM(phsubd), EM(phsubsw), EM(pmaddubsw), EM(pmulhrsw), EM(psignb), EM(psignw), EM(psignd), EM(psllw), EM(pslld), EM(psllq), EM(psrlw), EM(psrld), EM(psrlq), EM(psraw), EM(psrad), EM(palignr3), EM(palignr11), EM(pshufw27), EM(pshufw114), EM(psllw3), EM(psrad33), EM(psrlq7),
 };
 
