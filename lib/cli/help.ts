@@ -41,9 +41,11 @@ Devices:
 Output:
   -q, --quiet              do not print nodevmm's own status lines (boot marker, exit reason)
 
-Exit status: the guest's isa-debug-exit code as (code << 1) | 1 when it wrote port 0xf4;
-0 after a clean guest power-off; 1 on a VMM error or guest crash (triple fault, emulation failure);
-2 on bad usage.
+A guest reboot restarts the machine (memory cleared, kernel reloaded).
+
+Exit status: the guest's isa-debug-exit code as (code << 1) | 1 when it wrote port 0xf4 (modulo 256);
+0 after a clean guest power-off or Ctrl-A x; 1 on a VMM error or guest crash (triple fault, emulation
+failure); 2 on bad usage; 130 / 143 when stopped by SIGINT / SIGTERM.
 
 Examples:
   nodevmm run                                    boot the reference guest to a shell
