@@ -135,6 +135,8 @@ export class Cpu {
   private lastCodePage = -1;
   private lastCodeArr: Array<Insn | undefined> = [];
   private readonly scratchInsn = new Insn();
+  /** Bumped whenever cached successor links between decoded instructions may have become stale. */
+  codeEpoch = 0;
 
   // ---- hooks ----
   codeHooks: Array<{ begin: number; end: number; fn: CodeHook }> = [];
@@ -203,10 +205,12 @@ export class Cpu {
     else if ((this.cr0 & CR0_PE) && (this.segAttr[CS]! & SA_DB)) this.mode = 32;
     else this.mode = 16;
     if (prev !== this.mode) this.lastCodePage = -1;
+    this.codeEpoch++;
     this.updateAccess();
   }
 
   updateAccess(): void {
+    this.codeEpoch++;
     const user = this.cpl === 3;
     this.accR = (user ? T_RU : T_RS) | T_RAM;
     this.accW = (user ? T_WU : T_WS) | T_RAM;
@@ -313,12 +317,14 @@ export class Cpu {
   // ---------------------------------------------------------------- TLB + memory
 
   flushTlb(includeGlobal: boolean): void {
+    this.codeEpoch++;
     if (includeGlobal) { this.tlbTag.fill(NaN); return; }
     const tags = this.tlbTag, fl = this.tlbFlags;
     for (let k = 0; k < TLB_SIZE; k++) if (!(fl[k]! & T_GLOBAL)) tags[k] = NaN;
   }
 
   invlpg(lin: number): void {
+    this.codeEpoch++;
     const vpn = Math.floor(lin / 4096);
     const h = vpn & TLB_MASK;
     if (this.tlbTag[h] === vpn) this.tlbTag[h] = NaN;
@@ -520,7 +526,10 @@ export class Cpu {
 
   /** Drop decoded instructions for a physical page (its bytes changed). */
   invalidatePhysPage(ppn: number): void {
-    if (this.icache.delete(ppn) && ppn === this.lastCodePage) this.lastCodePage = -1;
+    if (this.icache.delete(ppn)) {
+      this.codeEpoch++;
+      if (ppn === this.lastCodePage) this.lastCodePage = -1;
+    }
   }
 
   /** Tell the CPU that guest RAM [phys, phys+length) was written behind its back (device DMA, host loaders). */
@@ -578,6 +587,7 @@ export class Cpu {
     const ppn = this.tlbPhys[h]! / 4096;
     if (crosses || !(this.tlbFlags[h]! & T_RAM)) { this.bind(probe); return probe; }
     const insn = decode(this.fetchByte, this.mode, new Insn());
+    insn.cached = true;
     this.bind(insn);
     let arr = this.icache.get(ppn);
     if (arr === undefined) {
@@ -609,9 +619,9 @@ export class Cpu {
   run(opts: { maxInstructions?: number; until?: number | bigint } = {}): StopReason {
     const max = opts.maxInstructions ?? Infinity;
     const until = opts.until === undefined ? NaN : typeof opts.until === 'bigint' ? Number(BigInt.asIntN(64, opts.until)) : opts.until;
-    let n = 0;
+    const start = this.icount;
     this.stopRequest = null;
-    while (n < max) {
+    while (this.icount - start < max) {
       try {
         // Events at the instruction boundary.
         if (this.nmiPending && !this.nmiBlocked && !this.shadow) {
@@ -624,16 +634,16 @@ export class Cpu {
         }
         this.shadow = false;
         if (this.halted) return { reason: 'hlt' };
-        if (this.rip === until && n > 0) return { reason: 'until' };
+        if (this.rip === until && this.icount !== start) return { reason: 'until' };
         if (this.codeHooks.length && this.runCodeHooks()) return { reason: 'hook', detail: 'code hook' };
         if (this.stopRequest !== null) { const d = this.stopRequest; this.stopRequest = null; return d === 'stop' ? { reason: 'stop' } : { reason: 'hook', detail: d }; }
-        n += this.runBatch(max - n, until);
+        this.runBatch(max - (this.icount - start), until);
       } catch (e) {
         if (e !== FAULT) {
           if (e instanceof TripleFault) return { reason: 'shutdown', detail: e.message };
           throw e;
         }
-        n++;
+        this.icount++;
         if (this.exceptionsToHost) return { reason: 'exception', vector: this.excVector, errorCode: this.excCode };
         try {
           this.deliverException(this.excVector, this.excCode);
@@ -649,26 +659,40 @@ export class Cpu {
     return { reason: 'count' };
   }
 
-  /** Run instructions until an event needs attention; returns the count executed. */
-  private runBatch(budget: number, until: number): number {
-    let n = 0;
+  /**
+   * Run up to `budget` instructions until an event needs the outer loop. Decoded instructions are followed through
+   * their successor links while the code epoch is unchanged, so most instructions skip the fetch path.
+   */
+  private runBatch(budget: number, until: number): void {
     const hooks = this.codeHooks.length > 0;
-    while (n < budget) {
-      const insn = this.fetch();
-      const next = this.rip + insn.len;
+    const end = this.icount + budget;
+    let insn = this.fetch();
+    for (;;) {
+      const rip = this.rip;
+      const next = rip + insn.len;
       this.nextRip = this.mode === 64 ? next : this.mode === 32 ? next % 4294967296 : next & 0xffff;
       const h = insn.h;
       if (h === null) this.undefinedOpcode(insn);
       else h(this, insn);
-      this.rip = this.nextRip;
-      n++;
-      this.icount++;
-      if (this.flags & F_TF) { this.raise(DB); }
-      // Anything that needs the outer loop: possible interrupt, halt, shadow, hooks, stop requests, until.
-      if (this.halted || this.shadow || this.stopRequest !== null || this.rip === until || hooks || this.nmiPending) break;
-      if ((this.flags & F_IF) && this.interrupts !== undefined && this.interrupts.hasInterrupt()) break;
+      const nrip = this.nextRip;
+      this.rip = nrip;
+      const count = ++this.icount;
+      if (this.flags & F_TF) this.raise(DB);
+      // Anything that needs the outer loop: halt, interrupt shadow, hooks, stop requests, until, NMI.
+      if (count >= end || this.halted || this.shadow || this.stopRequest !== null || nrip === until || hooks || this.nmiPending) return;
+      if ((count & 31) === 0 && (this.flags & F_IF) && this.interrupts !== undefined && this.interrupts.hasInterrupt()) return;
+      // Next instruction: through a successor link when valid, else the fetch path (and remember the link).
+      const epoch = this.codeEpoch;
+      if (insn.fallRip === nrip && insn.fallEpoch === epoch) insn = insn.fall!;
+      else if (insn.takenRip === nrip && insn.takenEpoch === epoch) insn = insn.taken!;
+      else {
+        const nx = this.fetch();
+        if (insn.cached && nx.cached) {
+          if (nrip === next) { insn.fallRip = nrip; insn.fall = nx; insn.fallEpoch = this.codeEpoch; } else { insn.takenRip = nrip; insn.taken = nx; insn.takenEpoch = this.codeEpoch; }
+        }
+        insn = nx;
+      }
     }
-    return n;
   }
 
   private runCodeHooks(): boolean {

@@ -30,8 +30,9 @@ const unimpl = new Map<string, number>();
 cpu.onUnimplemented = (_c, i) => { unimpl.set(i.mnemonic, (unimpl.get(i.mnemonic) ?? 0) + 1); };
 const ring: string[] = [];
 if (process.env.TRACE) cpu.codeHooks.push({ begin: -1e18, end: 1e18, fn: (c, rip) => { ring.push(rip.toString(16)); if (ring.length > 40) ring.shift(); } });
-cpu.eventHook = (c, v, code, kind) => { if (process.env.TRACE || kind === 'exception') console.log(`[event ${kind} vector ${v} code ${code} rip 0x${getRegister(c, 'rip').toString(16)} cr2 0x${getRegister(c, 'cr2').toString(16)}]`); };
+if (process.env.TRACE) cpu.eventHook = (c, v, code, kind) => { if (process.env.TRACE || kind === 'exception') console.log(`[event ${kind} vector ${v} code ${code} rip 0x${getRegister(c, 'rip').toString(16)} cr2 0x${getRegister(c, 'cr2').toString(16)}]`); };
 const t0 = Date.now();
+const cpu0 = process.cpuUsage();
 let stop;
 let n = 0;
 while (n < max) {
@@ -43,4 +44,6 @@ while (n < max) {
 process.stdout.write(out);
 if (ring.length) console.log('last rips:', ring.join(' '));
 const secs = (Date.now() - t0) / 1000;
-console.log(`\n--- ${n} instructions in ${secs.toFixed(1)} s (${(n / secs / 1e6).toFixed(1)} MIPS); stop: ${JSON.stringify(stop)}; rip 0x${getRegister(cpu, 'rip').toString(16)}; unimplemented: ${JSON.stringify([...unimpl])}`);
+const u = process.cpuUsage(cpu0);
+const cpuSecs = (u.user + u.system) / 1e6;
+console.log(`\n--- ${n} instructions in ${secs.toFixed(1)} s (${(n / secs / 1e6).toFixed(1)} MIPS wall, ${(n / cpuSecs / 1e6).toFixed(1)} M/CPU-s); stop: ${JSON.stringify(stop)}; rip 0x${getRegister(cpu, 'rip').toString(16)}; unimplemented: ${JSON.stringify([...unimpl])}`);

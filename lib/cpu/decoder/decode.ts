@@ -48,6 +48,15 @@ export class Insn {
   mode = 0;
   /** Error kind when enc === null. */
   error = 0;
+  // Successor links (set by the CPU's run loop): the decoded instruction that followed this one last time, for the
+  // fall-through and the taken path, valid while the CPU's code epoch is unchanged.
+  cached = false;
+  fallRip = NaN;
+  fall: Insn | null = null;
+  fallEpoch = -1;
+  takenRip = NaN;
+  taken: Insn | null = null;
+  takenEpoch = -1;
 }
 
 function sx8(v: number): number { return (v << 24) >> 24; }
