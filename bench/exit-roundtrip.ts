@@ -5,7 +5,8 @@
  *
  *   npx tsx bench/exit-roundtrip.ts [exits=20000] [rounds=7]
  *
- * Prints µs/exit (median of rounds) for: raw C; nodevmm runLoop (native run thread) with the default hand-off
+ * Prints µs/exit (median of rounds) for: raw C; nodevmm runInline (KVM_RUN on the JS thread, interrupted
+ * whenever the event loop has work, so the loop stays live); nodevmm runLoop (native run thread) with the default hand-off
  * (run thread spins for the verdict, JS thread polls for the next exit), without the JS poll (every exit wakes
  * the event loop through the ThreadSafeFunction), and without any spinning (futex + TSFN); and runSync
  * (KVM_RUN on the JS thread, blocking it).
@@ -93,6 +94,16 @@ async function asyncRound(tuning: Tuning): Promise<number> {
   return ((t1 - t0) * 1000) / exits;
 }
 
+async function inlineRound(): Promise<number> {
+  reset(vcpu);
+  seen = 0;
+  const t0 = performance.now();
+  const exit = await vcpu.runInline({ pio });
+  const t1 = performance.now();
+  if (exit.reason !== 'hlt' || seen !== exits) throw new Error(`unexpected: ${exit.reason}, ${seen} exits`);
+  return ((t1 - t0) * 1000) / exits;
+}
+
 function syncRound(): number {
   reset(vcpu);
   seen = 0;
@@ -103,12 +114,14 @@ function syncRound(): number {
   return ((t1 - t0) * 1000) / exits;
 }
 
-const results: Record<string, number[]> = { c: [], runLoop: [], runLoopNoPoll: [], runLoopNoSpin: [], runSync: [] };
+const results: Record<string, number[]> = { c: [], runInline: [], runLoop: [], runLoopNoPoll: [], runLoopNoSpin: [], runSync: [] };
 // Warm up JIT and the thread.
 await asyncRound(DEFAULT);
+await inlineRound();
 syncRound();
 for (let r = 0; r < rounds; r++) {
   results.c!.push(...rawC());
+  results.runInline!.push(await inlineRound());
   results.runLoop!.push(await asyncRound(DEFAULT));
   results.runLoopNoPoll!.push(await asyncRound(NO_POLL));
   results.runLoopNoSpin!.push(await asyncRound(NO_SPIN));
@@ -123,9 +136,10 @@ const line = (name: string, xs: number[]): string =>
   `${name.padEnd(34)} ${median(xs).toFixed(2).padStart(7)} µs/exit   ${(median(xs) / c).toFixed(2)}× raw C   (min ${Math.min(...xs).toFixed(2)}, max ${Math.max(...xs).toFixed(2)})`;
 console.log(`exit-roundtrip: ${exits} PIO exits per round, ${rounds} rounds, median${probe.pvm ? ' (kvm_pvm host)' : ''}`);
 console.log(line('raw C KVM_RUN loop', results.c!));
+console.log(line('runInline (JS thread, loop watched)', results.runInline!));
 console.log(line('runLoop (default: spin + JS poll)', results.runLoop!));
 console.log(line('runLoop (spin, no JS poll)', results.runLoopNoPoll!));
 console.log(line('runLoop (futex + TSFN only)', results.runLoopNoSpin!));
 console.log(line('runSync (KVM_RUN on the JS thread)', results.runSync!));
-console.log(`ratio runLoop / raw C = ${(median(results.runLoop!) / c).toFixed(3)} (goal ≤ 1.2)`);
+console.log(`ratio runInline / raw C = ${(median(results.runInline!) / c).toFixed(3)}, runLoop / raw C = ${(median(results.runLoop!) / c).toFixed(3)} (goal ≤ 1.2)`);
 void sum;

@@ -4,9 +4,13 @@
 
 #include <mutex>
 
+#include "inline_run.h"
+
 namespace nodevmm {
 
-static void NoopHandler(int) {}
+// Makes the interrupted thread's next (or current) KVM_RUN return EINTR even if the signal lands just before
+// the ioctl is entered.
+static void KickHandler(int) { MarkImmediateExitForSignal(); }
 
 int KickSignal() {
   static int sig = -1;
@@ -20,7 +24,7 @@ int KickSignal() {
                                                  : (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN);
       if (handled) continue;
       struct sigaction sa {};
-      sa.sa_handler = NoopHandler;
+      sa.sa_handler = KickHandler;
       sigemptyset(&sa.sa_mask);
       sa.sa_flags = 0;  // no SA_RESTART: KVM_RUN must come back with EINTR
       if (sigaction(s, &sa, nullptr) == 0) {

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "inline_run.h"
 #include "kick_signal.h"
 #include "vcpu.h"
 
@@ -40,6 +41,7 @@ void RunShared::ThreadMain() {
   sigdelset(&mask, KickSignal());
   for (int s : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) sigdelset(&mask, s);
   pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+  SetThreadRun(run);  // the kick handler sets immediate_exit even if the signal lands just before KVM_RUN
 
   for (;;) {
     {

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "guest_ram.h"
+#include "inline_run.h"
 #include "kick_signal.h"
 #include "run_thread.h"
 #include "vm.h"
@@ -65,6 +66,8 @@ Napi::Function KvmVcpu::Init(Napi::Env env) {
                          InstanceAccessor<&KvmVcpu::Fd>("fd"),
                          InstanceMethod<&KvmVcpu::Ioctl>("ioctl"),
                          InstanceMethod<&KvmVcpu::RunSync>("runSync"),
+                         InstanceMethod<&KvmVcpu::RunInline>("runInline"),
+                         InstanceMethod<&KvmVcpu::YieldThen>("yieldThen"),
                          InstanceMethod<&KvmVcpu::StartThread>("startThread"),
                          InstanceMethod<&KvmVcpu::Resume>("resume"),
                          InstanceMethod<&KvmVcpu::Kick>("kick"),
@@ -163,6 +166,28 @@ Napi::Value KvmVcpu::RunSync(const Napi::CallbackInfo& info) {
     return Napi::Number::New(env, -e);
   }
   return Napi::Number::New(env, 0);
+}
+
+// runInline(sliceNs) -> 0 (an exit is in kvm_run), 1 (yield: let the event loop take a turn, then call again)
+// or -errno (-EINTR: kicked out for the event loop or by kick()). See inline_run.h.
+Napi::Value KvmVcpu::RunInline(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (fd_ < 0) return Napi::Number::New(env, -EBADF);
+  if (shared_ != nullptr && shared_->state != kParked) return Napi::Number::New(env, -EBUSY);
+  // A negative slice ends the inline run (disarms its timer).
+  int64_t slice = info[0].IsNumber() ? info[0].As<Napi::Number>().Int64Value() : 2000000;
+  if (slice < 0) {
+    InlineRunner::ForEnv(env)->End();
+    return Napi::Number::New(env, 0);
+  }
+  return Napi::Number::New(env, InlineRunner::ForEnv(env)->Run(fd_, run_, slice));
+}
+
+// yieldThen(resume): resume() runs after one non-blocking event-loop turn (see InlineRunner::YieldThen).
+Napi::Value KvmVcpu::YieldThen(const Napi::CallbackInfo& info) {
+  if (!info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "yieldThen: resume must be a function");
+  InlineRunner::ForEnv(info.Env())->YieldThen(info.Env(), info[0].As<Napi::Function>());
+  return info.Env().Undefined();
 }
 
 // startThread(onExit): creates the run thread (parked). onExit(errno) is called on the JS thread after every

@@ -31,6 +31,8 @@ class KvmVcpu : public Napi::ObjectWrap<KvmVcpu> {
   Napi::Value Fd(const Napi::CallbackInfo& info);
   Napi::Value Ioctl(const Napi::CallbackInfo& info);
   Napi::Value RunSync(const Napi::CallbackInfo& info);
+  Napi::Value RunInline(const Napi::CallbackInfo& info);
+  Napi::Value YieldThen(const Napi::CallbackInfo& info);
   Napi::Value StartThread(const Napi::CallbackInfo& info);
   Napi::Value Resume(const Napi::CallbackInfo& info);
   Napi::Value Kick(const Napi::CallbackInfo& info);

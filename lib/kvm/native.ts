@@ -61,6 +61,15 @@ export interface NativeKvmVcpu {
   ioctl(kind: number, buffer?: Uint8Array): number;
   /** KVM_RUN on the calling thread: 0 or -errno (-EINTR when kicked). */
   runSync(): number;
+  /**
+   * KVM_RUN on the JS thread, bounded so its event loop keeps running: 0 = an exit is in kvm_run, 1 = yield
+   * (let the event loop take a turn, then call again), -EINTR = kicked out for pending I/O or a timer (yield too),
+   * other -errno = failure. `sliceNs` caps how long one stretch may keep the loop waiting; a negative value
+   * ends the inline run (disarms its timer) and returns 0.
+   */
+  runInline(sliceNs?: number): number;
+  /** Calls `resume` after one non-blocking event-loop turn (ready I/O and due timers processed). */
+  yieldThen(resume: () => void): void;
   /** Creates the parked run thread; onExit(errno) runs on the JS thread after each KVM_RUN: 0 continue, 1 park. */
   startThread(onExit: (errno: number) => number): void;
   resume(): void;

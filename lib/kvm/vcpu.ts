@@ -62,6 +62,9 @@ export class KvmVcpu {
   private readonly ioctls: NativeAddon['vcpuIoctls'];
   private threadStarted = false;
   private pending: PendingRun | undefined;
+  /** The pending run is runInline (JS thread) rather than runLoop (run thread). */
+  private inline = false;
+  private stopRequested = false;
   private closed = false;
   private readonly regsBuf = new Uint8Array(REGS_SIZE);
   private readonly sregsBuf = new Uint8Array(SREGS_SIZE);
@@ -185,7 +188,7 @@ export class KvmVcpu {
    */
   runLoop(handlers: ExitHandlers = {}): Promise<RunResult> {
     if (this.closed) return Promise.reject(new KvmError(constants.errno.EBADF, 'ioctl(KVM_RUN)', 'vCPU is closed'));
-    if (this.pending) return Promise.reject(new Error(`vCPU ${this.id}: runLoop is already active`));
+    if (this.pending) return Promise.reject(new Error(`vCPU ${this.id}: a run is already active`));
     if (!this.threadStarted) {
       this.native.startThread(this.onExit);
       this.threadStarted = true;
@@ -210,8 +213,68 @@ export class KvmVcpu {
     }
   }
 
-  /** Makes a running runLoop() return { reason: 'intr' } promptly (spinning or halted guest). False if not running. */
-  kick(): boolean { return this.native.kick(); }
+  /**
+   * Runs the guest with KVM_RUN on the JS thread itself — no thread hand-off per exit, so an exit costs about
+   * what it costs a C program — while the event loop keeps running: KVM_RUN is interrupted when the loop has
+   * I/O ready (a watcher thread polls libuv's backend fd), at the loop's next timer deadline, and after at most
+   * `sliceMs` of continuous running; the loop then gets one non-blocking turn and the guest resumes.
+   * One vCPU per JS thread can run this way at a time (use runLoop or a worker for the others). Same
+   * handlers and results as runLoop; kick() from a handler or a callback ends it with { reason: 'intr' }.
+   */
+  runInline(handlers: ExitHandlers = {}, sliceMs = 2): Promise<RunResult> {
+    if (this.closed) return Promise.reject(new KvmError(constants.errno.EBADF, 'ioctl(KVM_RUN)', 'vCPU is closed'));
+    if (this.pending) return Promise.reject(new Error(`vCPU ${this.id}: a run is already active`));
+    const sliceNs = Math.max(0, Math.round(sliceMs * 1e6));
+    return new Promise<RunResult>((resolve, reject) => {
+      const p: PendingRun = { handlers, resolve, reject };
+      this.pending = p;
+      this.inline = true;
+      this.stopRequested = false;
+      const step = (): void => {
+        try {
+          for (;;) {
+            if (this.pending !== p) return; // closed
+            if (this.stopRequested) {
+              this.stopRequested = false;
+              this.settle().resolve({ reason: 'intr' });
+              return;
+            }
+            const r = this.native.runInline(sliceNs);
+            if (r === 1 || (r === -EINTR && !this.stopRequested)) {
+              this.native.yieldThen(step);
+              return;
+            }
+            if (r === -EINTR) continue; // kicked: resolved as 'intr' above
+            if (r < 0) {
+              this.settle().reject(new KvmError(-r, 'ioctl(KVM_RUN)'));
+              return;
+            }
+            const handled = this.dispatch(p.handlers);
+            if (this.pending !== p) return;
+            if (!handled) {
+              this.settle().resolve(this.page.decode());
+              return;
+            }
+          }
+        } catch (e) {
+          if (this.pending === p) this.settle().reject(e);
+        }
+      };
+      step();
+    });
+  }
+
+  /**
+   * Makes an active runLoop()/runInline() return { reason: 'intr' } promptly (spinning or halted guest).
+   * False if not running.
+   */
+  kick(): boolean {
+    if (this.pending && this.inline) {
+      this.stopRequested = true;
+      return true;
+    }
+    return this.native.kick();
+  }
 
   /**
    * Hand-off tuning (nanoseconds; 0 disables): `spinNs` the run thread busy-waits for the JS verdict before
@@ -252,6 +315,8 @@ export class KvmVcpu {
   private settle(): PendingRun {
     const p = this.pending!;
     this.pending = undefined;
+    if (this.inline && !this.closed) this.native.runInline(-1); // disarm the slice timer
+    this.inline = false;
     return p;
   }
 
