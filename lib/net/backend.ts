@@ -22,3 +22,5 @@ export interface NetBackendStats {
 export const MAX_FRAME_BYTES = 65535 + 14;
 /** Smallest frame worth passing on: an Ethernet header. */
 export const MIN_FRAME_BYTES = 14;
+
+export { parseNetSpec } from './spec.js';

@@ -1,0 +1,110 @@
+/**
+ * TAP backend: frames go to and come from a Linux TAP interface (IFF_TAP | IFF_NO_PI, so reads and writes
+ * are bare Ethernet frames, one per call). Node cannot poll a character device through net.Socket (it reports
+ * the fd type as FILE), so reads and writes use fs.read/fs.write on the fd, which run on the libuv threadpool:
+ * one read is always outstanding (it occupies one pool thread while the link is idle — consider raising
+ * UV_THREADPOOL_SIZE when using TAP together with disk I/O), writes are bounded and dropped beyond the limit.
+ */
+import { close as fsClose, read as fsRead, write as fsWrite } from 'node:fs';
+import { MAX_FRAME_BYTES, MIN_FRAME_BYTES, type NetBackend, type NetBackendStats } from './backend.js';
+import { openTapFd } from './tap-open.js';
+
+export interface TapBackendOptions {
+  log?: (message: string) => void;
+  /** Writes in flight before further frames are dropped (default 256). */
+  maxPendingWrites?: number;
+}
+
+export interface TapBackendStats extends NetBackendStats {
+  readErrors: number;
+  writeErrors: number;
+}
+
+export class TapBackend implements NetBackend {
+  readonly stats: TapBackendStats = { framesSent: 0, framesReceived: 0, framesDropped: 0, readErrors: 0, writeErrors: 0 };
+  private receiver: ((frame: Uint8Array) => void) | undefined;
+  private closed = false;
+  private pendingWrites = 0;
+  private writesDone: (() => void) | undefined;
+  private readonly buf = Buffer.allocUnsafe(MAX_FRAME_BYTES + 4);
+  private readonly log: (message: string) => void;
+  private readonly maxPendingWrites: number;
+  private readInFlight = false;
+  private loggedReadError = false;
+
+  private constructor(readonly fd: number, readonly ifname: string, options: TapBackendOptions) {
+    this.log = options.log ?? ((m) => console.error(m));
+    this.maxPendingWrites = options.maxPendingWrites ?? 256;
+    this.readNext();
+  }
+
+  /** Open (or attach to) the TAP interface `ifname` ('' lets the kernel choose a name). */
+  static open(ifname: string, options: TapBackendOptions = {}): TapBackend {
+    const h = openTapFd(ifname);
+    return new TapBackend(h.fd, h.ifname, options);
+  }
+
+  /** Wrap an already configured TAP fd (IFF_TAP | IFF_NO_PI) opened elsewhere; the backend owns it afterwards. */
+  static fromFd(fd: number, ifname: string, options: TapBackendOptions = {}): TapBackend {
+    return new TapBackend(fd, ifname, options);
+  }
+
+  onFrame(cb: (frame: Uint8Array) => void): void {
+    this.receiver = cb;
+  }
+
+  send(frame: Uint8Array): void {
+    if (this.closed || frame.length < MIN_FRAME_BYTES || frame.length > MAX_FRAME_BYTES || this.pendingWrites >= this.maxPendingWrites) {
+      this.stats.framesDropped++;
+      return;
+    }
+    this.pendingWrites++;
+    fsWrite(this.fd, frame, 0, frame.length, null, (err) => {
+      this.pendingWrites--;
+      if (err) {
+        this.stats.writeErrors++;
+        this.stats.framesDropped++;
+      } else {
+        this.stats.framesSent++;
+      }
+      if (this.pendingWrites === 0) this.writesDone?.();
+    });
+  }
+
+  /**
+   * Stop and close the fd once no write is in flight. A read blocked in the kernel keeps the interface open
+   * until the next frame arrives on it (its result is discarded); no new I/O is started on the fd number.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pendingWrites > 0) await new Promise<void>((r) => (this.writesDone = r));
+    await new Promise<void>((r) => fsClose(this.fd, () => r()));
+  }
+
+  private readNext(): void {
+    if (this.closed || this.readInFlight) return;
+    this.readInFlight = true;
+    fsRead(this.fd, this.buf, 0, this.buf.length, null, (err, n) => {
+      this.readInFlight = false;
+      if (this.closed) return;
+      if (err) {
+        this.stats.readErrors++;
+        if (err.code === 'EBADF') return;
+        // EIO while the interface is being torn down, or transient errors: retry without spinning.
+        if (!this.loggedReadError) this.log(`tap ${this.ifname}: read failed (${err.code ?? err.message}); retrying`);
+        this.loggedReadError = true;
+        setTimeout(() => this.readNext(), 100);
+        return;
+      }
+      this.loggedReadError = false;
+      if (n >= MIN_FRAME_BYTES) {
+        this.stats.framesReceived++;
+        this.receiver?.(new Uint8Array(this.buf.subarray(0, n)));
+      } else {
+        this.stats.framesDropped++;
+      }
+      this.readNext();
+    });
+  }
+}
