@@ -469,6 +469,20 @@ export class Cpu {
     }
   }
 
+  /**
+   * Direct access to the RAM page holding `lin` for bulk string operations: returns the region's bytes (offset of
+   * `lin` in tOff), or null when the page is not RAM or a memory hook is installed. Translates (and may fault).
+   */
+  pageRam(lin: number, write: boolean): Uint8Array | null {
+    if (this.memHook !== undefined) return null;
+    const h = this.tlbLookup(lin, write ? 1 : 0);
+    if (!(this.tlbFlags[h]! & T_RAM)) return null;
+    this.tOff = this.tlbOff[h]! + (lin & 0xfff);
+    return this.ram[this.tlbRegion[h]!]!;
+  }
+  /** Offset result of pageRam(). */
+  tOff = 0;
+
   /** Check that [lin, lin+size) is writable without writing (for instructions that must not partially commit). */
   probeWrite(lin: number, size: number): void {
     this.tlbLookup(lin, 1);

@@ -152,6 +152,21 @@ describe('integer instructions vs native', () => {
     }));
   });
 
+  it('REP MOVS/STOS bulk paths: long, overlapping and page-crossing copies', () => {
+    check(gen(8, 40, (rng) => {
+      const sz = pick(rng, ['b', 'w', 'd', 'q']);
+      const op = pick(rng, ['movs', 'stos']);
+      const n = 16 + rng.int(Math.floor(7000 / { b: 1, w: 2, d: 4, q: 8 }[sz]!)); // stays inside the 16 KiB big_buf
+      const srcOff = rng.int(64), dstOff = rng.int(64);
+      const regs = Array.from({ length: 15 }, () => rng.value());
+      if (rng.int(2)) regs[0] = 0n;
+      // big_buf spans several pages; copy into/within it, then fold a checksum of it into rax/rbx.
+      const asm = `lea rsi, [big_buf + ${srcOff}]\nlea rdi, [big_buf + ${dstOff + (rng.int(2) ? 8192 : 3)}]\nmov ecx, ${n}\ncld\nrep ${op}${sz}\n` +
+        'mov r8, rsi\nmov r9, rdi\nlea rsi, [big_buf]\nmov ecx, 2048\nxor eax, eax\nxor ebx, ebx\n2: add rax, [rsi]\nrol rax, 7\nxor rbx, rax\nadd rsi, 8\ndec ecx\njnz 2b\nlea rdx, [big_buf]\nsub r8, rdx\nsub r9, rdx';
+      return { asm, undef: 0, regs };
+    }));
+  });
+
   it('string instructions with REP/REPE/REPNE and both directions', () => {
     check(gen(7, 120, (rng) => {
       const sz = pick(rng, ['b', 'w', 'd', 'q']);

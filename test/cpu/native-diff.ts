@@ -68,6 +68,8 @@ done:
 .data
 .balign 64
 scratch: .zero 64
+.balign 4096
+big_buf: .fill 16384, 1, 0x5a
 .bss
 .balign 64
 results: .zero ${cases.length * SLOT}

@@ -58,7 +58,7 @@ describe('SIMD wiring vs native', () => {
       'fild dword ptr [scratch]\nfld st(0)\nfmulp st(1), st\nfstp qword ptr [scratch + 8]',
       'fld1\nfldz\nfucomip st, st(1)\nfstp st(0)', 'fldpi\nfstp tbyte ptr [scratch]', 'fnstcw word ptr [scratch]\nfldcw word ptr [scratch]',
       'fild word ptr [scratch]\nfchs\nfabs\nfistp dword ptr [scratch + 4]', 'fild dword ptr [scratch]\nfild dword ptr [scratch + 4]\nfdivp st(1), st\nfstp dword ptr [scratch+8]',
-      'fninit\nfnstsw ax', 'fild qword ptr [scratch]\nfxam\nfnstsw ax\nfstp st(0)', 'fild dword ptr [scratch]\nfsqrt\nfstp qword ptr [scratch]',
+      'fninit\nfnstsw ax', 'shr qword ptr [scratch], 12\nfild qword ptr [scratch]\nfbstp tbyte ptr [scratch + 16]\nfbld tbyte ptr [scratch + 16]\nfistp qword ptr [scratch + 8]', 'fild qword ptr [scratch]\nfxam\nfnstsw ax\nfstp st(0)', 'fild dword ptr [scratch]\nfsqrt\nfstp qword ptr [scratch]',
     ], 0x810)); // AF/OF after SHR by 12 are undefined
   });
 });

@@ -356,11 +356,50 @@ function ioAllowed(c: Cpu): void {
   if (c.cr0 & CR0_PE && (c.cpl > iopl(c) || c.flags & F_VM)) c.gp(0); // no TSS I/O bitmap support
 }
 
+/** Elements of size os that fit before the end of lin's page. */
+function inPage(lin: number, os: number): number {
+  return Math.floor((4096 - (lin & 0xfff)) / os);
+}
+
+/** REP STOS/MOVS forward, page by page on RAM with typed-array bulk operations; returns false to use the slow path. */
+function fastRep(c: Cpu, i: Insn, movs: boolean): boolean {
+  if (i.rep === 0 || c.flags & F_DF) return false;
+  const os = i.os, as = i.as;
+  const v = movs ? 0 : c.getReg(0, os); const vh = c.tHi;
+  const b0 = v & 0xff;
+  const uniform = os === 1 || (os === 2 && (v & 0xffff) === b0 * 0x101) || (os === 4 && v >>> 0 === b0 * 0x1010101) || (os === 8 && v >>> 0 === b0 * 0x1010101 && vh >>> 0 === b0 * 0x1010101);
+  if (!movs && !uniform) return false;
+  let n = counter(c, as);
+  while (n > 0) {
+    const dl = dstLin(c, i, os);
+    let k = Math.min(n, inPage(dl, os));
+    let sl = 0;
+    if (movs) { sl = srcLin(c, i, os); k = Math.min(k, inPage(sl, os)); }
+    if (k === 0) return false; // an element crosses a page: the slow path finishes (registers are consistent)
+    let src: Uint8Array | null = null, so = 0;
+    if (movs) { src = c.pageRam(sl, false); so = c.tOff; if (!src) return false; }
+    const dst = c.pageRam(dl, true); const doff = c.tOff;
+    if (!dst) return false;
+    const len = k * os;
+    if (movs) {
+      if (src === dst && doff > so && doff < so + len) return false; // overlapping forward copy: element semantics
+      dst.set(src!.subarray(so, so + len), doff);
+      advance(c, 6, as, len);
+    } else dst.fill(b0, doff, doff + len);
+    advance(c, 7, as, len);
+    if (as === 8) { const t = (c.lo[1]! >>> 0) - k; c.lo[1] = t | 0; c.hi[1] = (c.hi[1]! + Math.floor(t / 4294967296)) | 0; } else if (as === 4) { c.lo[1] = (c.lo[1]! - k) | 0; if (c.mode === 64) c.hi[1] = 0; } else c.lo[1] = (c.lo[1]! & ~0xffff) | ((c.lo[1]! - k) & 0xffff);
+    n -= k;
+  }
+  return true;
+}
+
 def('movs', (c, i) => {
+  if (fastRep(c, i, true) && counter(c, i.as) === 0) return;
   const os = i.os; const d = c.flags & F_DF ? -os : os;
   repeat(c, i, () => { const v = c.readMem(srcLin(c, i, os), os); const vh = c.tHi; c.writeMem(dstLin(c, i, os), os, v, vh); advance(c, 6, i.as, d); advance(c, 7, i.as, d); return true; });
 });
 def('stos', (c, i) => {
+  if (fastRep(c, i, false) && counter(c, i.as) === 0) return;
   const os = i.os; const d = c.flags & F_DF ? -os : os;
   const v = c.getReg(0, os); const vh = c.tHi;
   repeat(c, i, () => { c.writeMem(dstLin(c, i, os), os, v, vh); advance(c, 7, i.as, d); return true; });

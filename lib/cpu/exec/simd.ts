@@ -471,7 +471,9 @@ function x87Mem(c: Cpu, i: Insn): void {
         case 1: case 2: case 3: c.probeWrite(lin, 2); if (x.fist(16, reg !== 2, reg === 1)) c.write16(lin, x.out[0]! & 0xffff); break;
         case 5: { const lo = c.read32(lin) >>> 0, hi = c.read32(lin + 4) >>> 0; x.fildI64(lo, hi); break; }
         case 7: c.probeWrite(lin, 8); if (x.fist(64, true)) { c.write32(lin, x.out[0]! | 0); c.write32(lin + 4, x.out[1]! | 0); } break;
-        default: c.raise(UD); // FBLD/FBSTP (packed BCD) are not implemented
+        case 4: { for (let k = 0; k < 10; k++) bytes[k] = c.read8(lin + k); x.fbld(bytes, 0); break; }
+        case 6: c.probeWrite(lin, 10); if (x.fbstp()) for (let k = 0; k < 10; k++) c.write8(lin + k, x.bcd[k]!); break;
+        default: c.raise(UD);
       }
   }
   if (!control) x87Record(c, i, lin);
