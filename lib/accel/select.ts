@@ -4,6 +4,7 @@
  */
 import type { Accel } from '../machine/config.js';
 import type { Accelerator, AcceleratorFactory, AcceleratorOptions } from './accelerator.js';
+import { probeKvm } from '../kvm/index.js';
 import { KvmAccelerator } from './kvm/kvm-accelerator.js';
 import { probeKvmHost } from './probe.js';
 
@@ -31,7 +32,7 @@ export async function loadInterpreterFactory(): Promise<AcceleratorFactory | str
     mod = await import(INTERP_MODULE);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ERR_MODULE_NOT_FOUND') return 'the interpreter accelerator (lib/accel/interp) is not part of this build yet';
+    if (code === 'ERR_MODULE_NOT_FOUND' && (e as Error).message.includes('accel/interp/index')) return 'the interpreter accelerator (lib/accel/interp) is not part of this build yet';
     return `the interpreter accelerator failed to load: ${e instanceof Error ? e.message : String(e)}`;
   }
   const factory = (mod as { createAccelerator?: unknown }).createAccelerator;
@@ -39,9 +40,12 @@ export async function loadInterpreterFactory(): Promise<AcceleratorFactory | str
   return factory as AcceleratorFactory;
 }
 
-async function createInterp(options: AcceleratorOptions, why: string): Promise<SelectedAccelerator> {
+async function createInterp(options: AcceleratorOptions, why: string, kvmUsable: boolean): Promise<SelectedAccelerator> {
   const factory = await loadInterpreterFactory();
-  if (typeof factory === 'string') throw new AcceleratorUnavailableError(`${why}, but ${factory}`);
+  if (typeof factory === 'string') {
+    const hint = kvmUsable ? '; --accel kvm still runs guests on this host\'s KVM' : '';
+    throw new AcceleratorUnavailableError(`${factory} (${why.replace(/^using the interpreter: /, '')})${hint}`);
+  }
   const accelerator = await factory(options);
   accelerator.description = why;
   return { accelerator, reason: why };
@@ -54,7 +58,7 @@ function createKvm(options: AcceleratorOptions, emulatingHost: boolean, why: str
 }
 
 export async function selectAccelerator(accel: Accel, options: AcceleratorOptions = {}): Promise<SelectedAccelerator> {
-  if (accel === 'interp') return createInterp(options, 'using the interpreter: --accel interp');
+  if (accel === 'interp') return createInterp(options, 'using the interpreter: --accel interp', probeKvm().usable);
   const host = probeKvmHost();
   if (accel === 'kvm') {
     if (!host.kvm.usable) {
@@ -67,5 +71,5 @@ export async function selectAccelerator(accel: Accel, options: AcceleratorOption
     return createKvm(options, emulating, `using KVM: --accel kvm; ${host.summary}`);
   }
   if (host.nativeSupervisor && host.module !== 'kvm_pvm') return createKvm(options, false, `using KVM: ${host.summary}`);
-  return createInterp(options, `using the interpreter: ${host.summary}`);
+  return createInterp(options, `using the interpreter: ${host.summary}`, host.kvm.usable);
 }

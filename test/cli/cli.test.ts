@@ -1,5 +1,5 @@
 /** The nodevmm command line through a real child process: help, version, usage errors, img create. */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,17 @@ describe('nodevmm help and version', () => {
     expect(many.status).toBe(2);
     expect(errorLines(many.stderr)[0]).toMatch(/^nodevmm: --cpus: at most 254 vCPUs/);
     for (const r of [zero, small, many]) expect(r.stderr).not.toMatch(STACK_LINE);
+  });
+});
+
+const interpPresent = existsSync(new URL('../../lib/accel/interp/index.ts', import.meta.url));
+
+describe.skipIf(interpPresent)('nodevmm run --accel interp without the interpreter accelerator', () => {
+  it('says so in one line with status 1', async () => {
+    const r = await runCli(['run', '-k', join(dir, 'whatever.elf'), '--accel', 'interp']);
+    expect(r.status).toBe(1);
+    expect(errorLines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^nodevmm: the interpreter accelerator \(lib\/accel\/interp\) is not part of this build yet/);
   });
 });
 
