@@ -27,9 +27,12 @@ export interface DiffCase {
   label: string;
 }
 
-const REGS = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'];
-/** Per-case slot: 15 registers + RFLAGS + 4 scratch qwords. */
-const SLOT = (REGS.length + 1 + 4) * 8;
+let bits: 32 | 64 = 64;
+const REGS64 = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'];
+const REGS32 = ['eax', 'ebx', 'ecx', 'edx', 'esi', 'edi', 'ebp'];
+let REGS = REGS64;
+/** Per-case slot (8-byte fields): the registers + RFLAGS + 4 scratch qwords. */
+let SLOT = (REGS.length + 1 + 4) * 8;
 
 function hex(v: bigint): string {
   return '0x' + BigInt.asUintN(64, v).toString(16);
@@ -38,13 +41,27 @@ function hex(v: bigint): string {
 function caseAsm(c: DiffCase, k: number): string {
   const base = k * SLOT;
   const lines: string[] = [];
-  (c.mem ?? [0n, 0n, 0n, 0n]).forEach((v, q) => { lines.push(`mov rax, ${hex(v)}`, `mov qword ptr [scratch + ${q * 8}], rax`); });
-  lines.push(`push ${c.flags & 0xfff & ~0x700}`, 'popfq');
-  REGS.forEach((r, q) => lines.push(`mov ${r}, ${hex(c.regs[q] ?? 0n)}`));
+  if (bits === 64) {
+    (c.mem ?? [0n, 0n, 0n, 0n]).forEach((v, q) => { lines.push(`mov rax, ${hex(v)}`, `mov qword ptr [scratch + ${q * 8}], rax`); });
+    lines.push(`push ${c.flags & 0xfff & ~0x700}`, 'popfq');
+    REGS.forEach((r, q) => lines.push(`mov ${r}, ${hex(c.regs[q] ?? 0n)}`));
+  } else {
+    (c.mem ?? [0n, 0n, 0n, 0n]).forEach((v, q) => {
+      lines.push(`mov dword ptr [scratch + ${q * 8}], ${hex(v & 0xffffffffn)}`, `mov dword ptr [scratch + ${q * 8 + 4}], ${hex(v >> 32n)}`);
+    });
+    lines.push(`push ${c.flags & 0xfff & ~0x700}`, 'popfd');
+    REGS.forEach((r, q) => lines.push(`mov ${r}, ${hex((c.regs[q] ?? 0n) & 0xffffffffn)}`));
+  }
   lines.push(`case_${k}:`, c.asm, `case_${k}_end:`);
-  lines.push('pushfq', `pop qword ptr [results + ${base + REGS.length * 8}]`);
-  REGS.forEach((r, q) => lines.push(`mov qword ptr [results + ${base + q * 8}], ${r}`));
-  for (let q = 0; q < 4; q++) lines.push(`mov rax, qword ptr [scratch + ${q * 8}]`, `mov qword ptr [results + ${base + (REGS.length + 1 + q) * 8}], rax`);
+  if (bits === 64) {
+    lines.push('pushfq', `pop qword ptr [results + ${base + REGS.length * 8}]`);
+    REGS.forEach((r, q) => lines.push(`mov qword ptr [results + ${base + q * 8}], ${r}`));
+    for (let q = 0; q < 4; q++) lines.push(`mov rax, qword ptr [scratch + ${q * 8}]`, `mov qword ptr [results + ${base + (REGS.length + 1 + q) * 8}], rax`);
+  } else {
+    lines.push('pushfd', `pop dword ptr [results + ${base + REGS.length * 8}]`);
+    REGS.forEach((r, q) => lines.push(`mov dword ptr [results + ${base + q * 8}], ${r}`));
+    for (let q = 0; q < 8; q++) lines.push(`mov eax, dword ptr [scratch + ${q * 4}]`, `mov dword ptr [results + ${base + (REGS.length + 1) * 8 + q * 4}], eax`);
+  }
   return lines.join('\n');
 }
 
@@ -57,14 +74,21 @@ function buildProgram(cases: DiffCase[]): string {
 _start:
 ${cases.map(caseAsm).join('\n')}
 done:
-  mov eax, 1
+${bits === 64 ? `  mov eax, 1
   mov edi, 1
   lea rsi, [results]
   mov edx, ${cases.length * SLOT}
   syscall
   mov eax, 60
   xor edi, edi
-  syscall
+  syscall` : `  mov eax, 4
+  mov ebx, 1
+  lea ecx, [results]
+  mov edx, ${cases.length * SLOT}
+  int 0x80
+  mov eax, 1
+  xor ebx, ebx
+  int 0x80`}
 .data
 .balign 64
 scratch: .zero 64
@@ -80,14 +104,17 @@ results: .zero ${cases.length * SLOT}
 function loadElf(path: string, mem: GuestMemory): { entry: number; done: number } {
   const f = readFileSync(path);
   const dv = new DataView(f.buffer, f.byteOffset, f.byteLength);
-  const entry = Number(dv.getBigUint64(24, true));
-  const phoff = Number(dv.getBigUint64(32, true));
-  const phentsize = dv.getUint16(54, true), phnum = dv.getUint16(56, true);
+  const is32 = f[4] === 1;
+  const entry = is32 ? dv.getUint32(24, true) : Number(dv.getBigUint64(24, true));
+  const phoff = is32 ? dv.getUint32(28, true) : Number(dv.getBigUint64(32, true));
+  const phentsize = dv.getUint16(is32 ? 42 : 54, true), phnum = dv.getUint16(is32 ? 44 : 56, true);
   for (let k = 0; k < phnum; k++) {
     const p = phoff + k * phentsize;
     if (dv.getUint32(p, true) !== 1) continue;
-    const off = Number(dv.getBigUint64(p + 8, true)), vaddr = Number(dv.getBigUint64(p + 16, true));
-    const filesz = Number(dv.getBigUint64(p + 32, true)), memsz = Number(dv.getBigUint64(p + 40, true));
+    const off = is32 ? dv.getUint32(p + 4, true) : Number(dv.getBigUint64(p + 8, true));
+    const vaddr = is32 ? dv.getUint32(p + 8, true) : Number(dv.getBigUint64(p + 16, true));
+    const filesz = is32 ? dv.getUint32(p + 16, true) : Number(dv.getBigUint64(p + 32, true));
+    const memsz = is32 ? dv.getUint32(p + 20, true) : Number(dv.getBigUint64(p + 40, true));
     mem.fill(vaddr, memsz, 0);
     mem.write(vaddr, new Uint8Array(f.buffer, f.byteOffset + off, filesz));
   }
@@ -98,19 +125,22 @@ function loadElf(path: string, mem: GuestMemory): { entry: number; done: number 
 }
 
 /** Run the cases natively and in the interpreter; returns the mismatches (empty when they agree). */
-export function runDiff(cases: DiffCase[]): DiffMismatch[] {
+export function runDiff(cases: DiffCase[], mode: 32 | 64 = 64): DiffMismatch[] {
+  bits = mode;
+  REGS = mode === 64 ? REGS64 : REGS32;
+  SLOT = (REGS.length + 1 + 4) * 8;
   const dir = mkdtempSync(join(tmpdir(), 'nodevmm-diff-'));
   try {
     const src = join(dir, 'd.s'), obj = join(dir, 'd.o'), exe = join(dir, 'd');
     writeFileSync(src, `.intel_syntax noprefix\n${buildProgram(cases)}`);
-    execFileSync('as', ['--64', '-o', obj, src]);
-    execFileSync('ld', ['-static', '-Ttext', '0x401000', '-o', exe, obj]);
+    execFileSync('as', [mode === 64 ? '--64' : '--32', '-o', obj, src]);
+    execFileSync('ld', ['-static', '-m', mode === 64 ? 'elf_x86_64' : 'elf_i386', '-Ttext', '0x401000', '-o', exe, obj]);
     const native = execFileSync(exe, { maxBuffer: 64 << 20 });
     const mem = GuestMemory.ofSize(64 << 20);
-    identityMap(mem);
+    if (mode === 64) identityMap(mem);
     const { entry, done } = loadElf(exe, mem);
-    const cpu = new Cpu({ memory: mem, mode: 'long64' });
-    cpu.cr3 = PML4;
+    const cpu = new Cpu({ memory: mem, mode: mode === 64 ? 'long64' : 'protected32' });
+    if (mode === 64) cpu.cr3 = PML4;
     cpu.cr4 |= 0x600; // OSFXSR | OSXMMEXCPT, as Linux sets them
     cpu.rip = entry;
     cpu.setReg(4, 8, 0x3f00000, 0);
@@ -124,6 +154,7 @@ export function runDiff(cases: DiffCase[]): DiffMismatch[] {
     cases.forEach((c, k) => {
       for (let q = 0; q < SLOT / 8; q++) {
         let a = nd.getBigUint64(k * SLOT + q * 8, true), b = id.getBigUint64(k * SLOT + q * 8, true);
+        if (mode === 32 && q <= REGS.length) { a &= 0xffffffffn; b &= 0xffffffffn; }
         const field = q < REGS.length ? REGS[q]! : q === REGS.length ? 'rflags' : `scratch+${(q - REGS.length - 1) * 8}`;
         if (field === 'rflags') { const m = ~BigInt(c.undefinedFlags) & 0xffffffffn; a &= m; b &= m; }
         if (a !== b) out.push({ label: c.label, field, native: a, interp: b });
