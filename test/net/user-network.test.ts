@@ -5,7 +5,7 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserNetwork, type UserNetworkOptions } from '../../lib/net/user/user-network.js';
 import { dhcpMessage, dhcpOptions } from './dhcp-client.js';
-import { BCAST, F, GuestStack, GUEST_MAC, TestTcp, eth, ip, ipv4, listen, parseUdpDgram, type TestTcpOptions } from './guest-stack.js';
+import { BCAST, F, GuestStack, GUEST_MAC, TestTcp, eth, ip, ipv4, listen, parseUdpDgram, udp, type TestTcpOptions } from './guest-stack.js';
 
 const GW = ip('10.0.2.2');
 const DNS = ip('10.0.2.3');
@@ -135,6 +135,20 @@ describe('user-mode network: link and addressing', () => {
     expect(Array.from(r.l4.subarray(4, 8))).toEqual([0x12, 0x34, 0, 7]);
     expect(r.l4.subarray(8)).toEqual(payload);
     expect(net.stats.icmpEchoReplies).toBe(1);
+  });
+
+  it('a packet for an outside address with TTL 1 gets ICMP time exceeded from the gateway', async () => {
+    const { g, net } = await rig();
+    await arpGateway(g);
+    const pkt = ipv4(GUEST, ip('192.0.2.1'), 17, udp(GUEST, ip('192.0.2.1'), 33434, 33435, new Uint8Array(12)), { ttl: 1 });
+    g.sendFrame(eth(g.gwMac, GUEST_MAC, 0x0800, pkt));
+    const r = await g.waitFor((p) => p.proto === 1, 2000, 'time exceeded');
+    expect(r.src).toBe(GW);
+    expect(r.l4[0]).toBe(11);
+    expect(r.l4[1]).toBe(0);
+    expect(r.l4.subarray(8, 8 + 28)).toEqual(pkt.subarray(0, 28));
+    expect(net.stats.ttlExceeded).toBe(1);
+    expect(net.udp.flowCount).toBe(0);
   });
 
   it('drops IPv4 fragments and bad header checksums with counters', async () => {

@@ -16,3 +16,21 @@ export function echoReply(request: Uint8Array): Uint8Array | null {
   reply[3] = c & 0xff;
   return reply;
 }
+
+export const ICMP_TIME_EXCEEDED = 11;
+
+/**
+ * ICMP time exceeded in transit (type 11, code 0) for an IPv4 packet whose TTL ran out at the gateway: the
+ * original header plus the first 8 bytes of its payload, so traceroute in the guest sees the gateway as a hop.
+ */
+export function timeExceeded(originalPacket: Uint8Array): Uint8Array {
+  const ihl = (originalPacket[0]! & 0xf) * 4;
+  const quoted = originalPacket.subarray(0, Math.min(originalPacket.length, ihl + 8));
+  const m = new Uint8Array(8 + quoted.length);
+  m[0] = ICMP_TIME_EXCEEDED;
+  m.set(quoted, 8);
+  const c = checksum(m);
+  m[2] = c >>> 8;
+  m[3] = c & 0xff;
+  return m;
+}

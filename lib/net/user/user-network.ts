@@ -13,7 +13,7 @@ import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpServer } from './dhcp-server.js
 import { DnsForwarder } from './dns-forwarder.js';
 import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, buildEthernet, isBroadcastOrMulticast, macEquals, parseEthernet } from './ethernet.js';
 import { listenTcp, UdpForward } from './hostfwd.js';
-import { echoReply } from './icmp.js';
+import { echoReply, timeExceeded } from './icmp.js';
 import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, buildIpv4, parseIpv4 } from './ipv4.js';
 import type { TcpTuning } from './tcp/connection.js';
 import { TcpNat } from './tcp/nat.js';
@@ -48,6 +48,8 @@ export interface UserNetworkStats {
   icmpEchoReplies: number;
   /** ICMP we do not answer (e.g. echo to outside addresses). */
   icmpDropped: number;
+  /** Packets for outside addresses that arrived with TTL <= 1 (answered with ICMP time exceeded). */
+  ttlExceeded: number;
 }
 
 export interface ForwardedPort {
@@ -62,7 +64,7 @@ export interface ForwardedPort {
 
 export class UserNetwork implements NetBackend {
   readonly addresses: UserNetAddresses;
-  readonly stats: UserNetworkStats = { framesFromGuest: 0, framesToGuest: 0, dropped: 0, badIpv4: 0, fragments: 0, icmpEchoReplies: 0, icmpDropped: 0 };
+  readonly stats: UserNetworkStats = { framesFromGuest: 0, framesToGuest: 0, dropped: 0, badIpv4: 0, fragments: 0, icmpEchoReplies: 0, icmpDropped: 0, ttlExceeded: 0 };
   readonly dhcp: DhcpServer;
   readonly dns: DnsForwarder;
   readonly tcp: TcpNat;
@@ -252,6 +254,12 @@ export class UserNetwork implements NetBackend {
     }
     this.learn(ip.src, srcMac);
     const a = this.addresses;
+    // A packet the gateway would route onwards with its TTL used up: answer like a router (traceroute).
+    if (ip.ttl <= 1 && this.routedOnwards(ip.dst) && ip.protocol !== PROTO_ICMP && inSubnet(a, ip.src)) {
+      this.stats.ttlExceeded++;
+      this.emitIp(a.gateway, ip.src, PROTO_ICMP, timeExceeded(payload));
+      return;
+    }
     switch (ip.protocol) {
       case PROTO_ICMP: {
         const reply = ip.dst === a.gateway || ip.dst === a.dns ? echoReply(ip.payload) : null;
@@ -321,6 +329,12 @@ export class UserNetwork implements NetBackend {
     const first = ip >>> 24;
     if (inSubnet(a, ip) || first === 0 || first === 127 || first >= 224) return null;
     return { host: numberToIpv4(ip), port };
+  }
+
+  /** True for destinations beyond the gateway (the NAT), as opposed to the gateway's own services. */
+  private routedOnwards(dst: number): boolean {
+    const a = this.addresses;
+    return dst !== a.gateway && dst !== a.dns && !inSubnet(a, dst) && dst !== 0xffffffff && dst >>> 28 !== 0xe;
   }
 
   private learn(ip: number, mac: Uint8Array): void {
