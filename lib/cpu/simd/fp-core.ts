@@ -188,6 +188,37 @@ function twoProduct(a: number, b: number): number {
 }
 
 // ---- operations (finite or infinite non-NaN inputs; NaN handling is the caller's) ----
+//
+// Fast paths: in round-to-nearest with a normal result, JS arithmetic already gives the correctly rounded binary64
+// result (and, through Math.fround, the binary32 one: double rounding is harmless for +, -, *, / and sqrt of
+// binary32 operands), so only inexactness needs the error term. Everything else goes through roundExact.
+
+const FAST_MIN64 = pow2(-1021);
+const FAST_MIN32 = pow2(-125);
+const MAX32 = (2 - pow2(-23)) * pow2(127);
+const SAFE_HI = pow2(995);
+const SAFE_LO = pow2(-960);
+/** Products/quotients this small could have an error term below the subnormal range: use the slow path. */
+const SAFE_RESULT = pow2(-900);
+
+/** Fast-path result check: returns the rounded value, or NaN-sentinel (undefined) when the slow path is needed. */
+function fastResult(s: number, exact: boolean, f: FpFormat): number | undefined {
+  const as = s < 0 ? -s : s;
+  // Results at the bottom of the normal range may be tiny before the final rounding: slow path.
+  if (f === FMT64) {
+    if (!(as > FAST_MIN64 && as <= Number.MAX_VALUE)) return undefined;
+    if (!exact) fpStatus.flags |= FE_PE;
+    return s;
+  }
+  if (f === FMT32) {
+    const r = Math.fround(s);
+    const ar = r < 0 ? -r : r;
+    if (!(as > FAST_MIN32 && ar <= MAX32)) return undefined;
+    if (!exact || r !== s) fpStatus.flags |= FE_PE;
+    return r;
+  }
+  return undefined;
+}
 
 /** a + b rounded to f. Returns NaN (with FE_IE) for Inf - Inf. */
 export function fpAdd(a: number, b: number, f: FpFormat, rc: number): number {
@@ -212,6 +243,10 @@ export function fpAdd(a: number, b: number, f: FpFormat, rc: number): number {
   }
   const bb = s - a;
   const err = a - (s - bb) + (b - bb);
+  if (rc === RC_NEAREST) {
+    const r = fastResult(s, err === 0, f);
+    if (r !== undefined) return r;
+  }
   return roundExact(s, err, 0, f, rc);
 }
 
@@ -227,6 +262,16 @@ export function fpMul(a: number, b: number, f: FpFormat, rc: number): number {
     return NaN;
   }
   if (a === 0 || b === 0 || !Number.isFinite(a) || !Number.isFinite(b)) return p;
+  if (rc === RC_NEAREST) {
+    const aa = a < 0 ? -a : a;
+    const ab = b < 0 ? -b : b;
+    const ap = p < 0 ? -p : p;
+    if (aa < SAFE_HI && ab < SAFE_HI && aa > SAFE_LO && ab > SAFE_LO && ap > SAFE_RESULT && ap < SAFE_HI) {
+      twoProduct(a, b);
+      const r = fastResult(p, tpErr === 0, f);
+      if (r !== undefined) return r;
+    }
+  }
   const ea = ilogb(a);
   const eb = ilogb(b);
   const ma = scale2(a, -ea);
@@ -251,6 +296,17 @@ export function fpDiv(a: number, b: number, f: FpFormat, rc: number): number {
     return q;
   }
   if (a === 0) return a / b;
+  if (rc === RC_NEAREST) {
+    const q = a / b;
+    const aq = q < 0 ? -q : q;
+    const ab = b < 0 ? -b : b;
+    const aa = a < 0 ? -a : a;
+    if (aq < SAFE_HI && ab < SAFE_HI && aq > SAFE_LO && ab > SAFE_LO && aa > SAFE_RESULT && aa < SAFE_HI) {
+      const h = twoProduct(q, b);
+      const r = fastResult(q, h === a && tpErr === 0, f);
+      if (r !== undefined) return r;
+    }
+  }
   const ea = ilogb(a);
   const eb = ilogb(b);
   const ma = scale2(a, -ea);
@@ -267,6 +323,12 @@ export function fpSqrt(a: number, f: FpFormat, rc: number): number {
   if (a < 0) {
     fpStatus.flags |= FE_IE;
     return NaN;
+  }
+  if (rc === RC_NEAREST && a < SAFE_HI && a > SAFE_RESULT) {
+    const q = Math.sqrt(a);
+    const h = twoProduct(q, q);
+    const r = fastResult(q, h === a && tpErr === 0, f);
+    if (r !== undefined) return r;
   }
   const e = ilogb(a);
   const k = Math.floor(e / 2);
