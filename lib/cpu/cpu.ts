@@ -666,11 +666,12 @@ export class Cpu {
           throw e2;
         }
       }
-      if (this.halted) return { reason: 'hlt' };
+      // HLT: loop back to the event check (an interrupt may already be pending, e.g. after STI; HLT).
+      if (this.halted) continue;
       if (this.rip === until) return { reason: 'until' };
       if (this.stopRequest !== null) { const d = this.stopRequest; this.stopRequest = null; return d === 'stop' ? { reason: 'stop' } : { reason: 'hook', detail: d }; }
     }
-    return { reason: 'count' };
+    return this.halted ? { reason: 'hlt' } : { reason: 'count' };
   }
 
   /**

@@ -328,6 +328,28 @@ handler_0x40:
     expect(reg64(cpu, 13)).toBe(0x99n);
   });
 
+  it('STI; HLT with an interrupt already pending takes it instead of stopping', () => {
+    const { code, data } = idt64([0x41]);
+    let pending = true;
+    const src: CpuInterruptSource = { hasInterrupt: () => pending, acknowledge: () => { pending = false; return 0x41; } };
+    const cpu = longCpu(toLongMode(`
+${code}
+  xor r12, r12
+  sti
+  hlt
+  mov r13, 0x77
+  cli
+  hlt
+handler_65:
+  inc r12
+  iretq
+`, data));
+    cpu.interrupts = src;
+    expect(cpu.run({ maxInstructions: 100_000 }).reason).toBe('hlt');
+    expect(reg64(cpu, 12)).toBe(1n);
+    expect(reg64(cpu, 13)).toBe(0x77n);
+  });
+
   it('32-bit protected mode: 2-level paging with a 4 MiB page, #PF error code and 32-bit interrupt gate', () => {
     const cpu = longCpu(`
 .code16
