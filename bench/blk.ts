@@ -61,9 +61,10 @@ async function fsRead(path: string): Promise<Sample> {
 }
 
 /**
- * fs read straight into guest RAM at a page-aligned guest address (where a guest's buffers are). The kernel's
- * page-cache copy is markedly slower into a destination with the same offset within a page as the source
- * (4K aliasing), so this, not a fresh Node buffer, is the like-for-like reference for the device.
+ * fs read straight into guest RAM at a page-aligned guest address (where a guest's buffers are). Measured on
+ * the development machines: the kernel's page-cache copy costs about twice the CPU per MiB into a page-aligned
+ * destination as into one 16 bytes off (a fresh Node buffer is such a one; likely 4K aliasing between source
+ * and destination), so this, not a fresh Node buffer, is the like-for-like reference for the device.
  */
 async function fsReadIntoGuestRam(path: string): Promise<Sample> {
   const fh = await open(path, 'r');
