@@ -9,15 +9,21 @@ export type IntOpImm = (da: Uint32Array, d: number, sa: Uint32Array, s: number, 
 
 // ---- add / subtract ----
 
+// Byte/word add, subtract and equality are done SWAR-style on whole dwords (no lane copies): the high bit of each
+// lane is handled separately so carries and borrows never cross lanes.
 export function paddb(da: Uint32Array, d: number, sa: Uint32Array, s: number, n: number): void {
-  ld2(da, d, sa, s, n);
-  for (let i = 0; i < n * 4; i++) R.u8[i] = A.u8[i]! + B.u8[i]!;
-  stR(da, d, n);
+  for (let i = 0; i < n; i++) {
+    const a = da[d + i]!;
+    const b = sa[s + i]!;
+    da[d + i] = (((a & 0x7f7f7f7f) + (b & 0x7f7f7f7f)) ^ ((a ^ b) & 0x80808080)) >>> 0;
+  }
 }
 export function paddw(da: Uint32Array, d: number, sa: Uint32Array, s: number, n: number): void {
-  ld2(da, d, sa, s, n);
-  for (let i = 0; i < n * 2; i++) R.u16[i] = A.u16[i]! + B.u16[i]!;
-  stR(da, d, n);
+  for (let i = 0; i < n; i++) {
+    const a = da[d + i]!;
+    const b = sa[s + i]!;
+    da[d + i] = (((a & 0x7fff7fff) + (b & 0x7fff7fff)) ^ ((a ^ b) & 0x80008000)) >>> 0;
+  }
 }
 export function paddd(da: Uint32Array, d: number, sa: Uint32Array, s: number, n: number): void {
   for (let i = 0; i < n; i++) da[d + i] = (da[d + i]! + sa[s + i]!) >>> 0;
@@ -30,14 +36,18 @@ export function paddq(da: Uint32Array, d: number, sa: Uint32Array, s: number, n:
   }
 }
 export function psubb(da: Uint32Array, d: number, sa: Uint32Array, s: number, n: number): void {
-  ld2(da, d, sa, s, n);
-  for (let i = 0; i < n * 4; i++) R.u8[i] = A.u8[i]! - B.u8[i]!;
-  stR(da, d, n);
+  for (let i = 0; i < n; i++) {
+    const a = da[d + i]!;
+    const b = sa[s + i]!;
+    da[d + i] = (((a | 0x80808080) - (b & 0x7f7f7f7f)) ^ ((a ^ ~b) & 0x80808080)) >>> 0;
+  }
 }
 export function psubw(da: Uint32Array, d: number, sa: Uint32Array, s: number, n: number): void {
-  ld2(da, d, sa, s, n);
-  for (let i = 0; i < n * 2; i++) R.u16[i] = A.u16[i]! - B.u16[i]!;
-  stR(da, d, n);
+  for (let i = 0; i < n; i++) {
+    const a = da[d + i]!;
+    const b = sa[s + i]!;
+    da[d + i] = (((a | 0x80008000) - (b & 0x7fff7fff)) ^ ((a ^ ~b) & 0x80008000)) >>> 0;
+  }
 }
 export function psubd(da: Uint32Array, d: number, sa: Uint32Array, s: number, n: number): void {
   for (let i = 0; i < n; i++) da[d + i] = (da[d + i]! - sa[s + i]!) >>> 0;
@@ -191,8 +201,22 @@ function minmax32(da: Uint32Array, d: number, sa: Uint32Array, s: number, n: num
     da[d + i] = (max ? Math.max(x, y) : Math.min(x, y)) >>> 0;
   }
 }
-export const pminub: IntOp = (da, d, sa, s, n) => minmax8(da, d, sa, s, n, false, false);
-export const pmaxub: IntOp = (da, d, sa, s, n) => minmax8(da, d, sa, s, n, false, true);
+/** Unsigned byte min/max straight on dwords (hot in string functions). */
+function minmaxub(da: Uint32Array, d: number, sa: Uint32Array, s: number, n: number, max: boolean): void {
+  for (let i = 0; i < n; i++) {
+    const a = da[d + i]!;
+    const b = sa[s + i]!;
+    let r = 0;
+    for (let sh = 0; sh < 32; sh += 8) {
+      const x = (a >>> sh) & 0xff;
+      const y = (b >>> sh) & 0xff;
+      r |= (max ? (x > y ? x : y) : x < y ? x : y) << sh;
+    }
+    da[d + i] = r >>> 0;
+  }
+}
+export const pminub: IntOp = (da, d, sa, s, n) => minmaxub(da, d, sa, s, n, false);
+export const pmaxub: IntOp = (da, d, sa, s, n) => minmaxub(da, d, sa, s, n, true);
 export const pminsb: IntOp = (da, d, sa, s, n) => minmax8(da, d, sa, s, n, true, false);
 export const pmaxsb: IntOp = (da, d, sa, s, n) => minmax8(da, d, sa, s, n, true, true);
 export const pminsw: IntOp = (da, d, sa, s, n) => minmax16(da, d, sa, s, n, true, false);
@@ -219,14 +243,18 @@ export function psadbw(da: Uint32Array, d: number, sa: Uint32Array, s: number, n
 // ---- compare ----
 
 export function pcmpeqb(da: Uint32Array, d: number, sa: Uint32Array, s: number, n: number): void {
-  ld2(da, d, sa, s, n);
-  for (let i = 0; i < n * 4; i++) R.u8[i] = A.u8[i] === B.u8[i] ? 0xff : 0;
-  stR(da, d, n);
+  for (let i = 0; i < n; i++) {
+    const x = da[d + i]! ^ sa[s + i]!;
+    // Exact zero-byte detection: bit 7 of each byte set iff the byte of x is zero.
+    const z = ~(((x & 0x7f7f7f7f) + 0x7f7f7f7f) | x | 0x7f7f7f7f);
+    da[d + i] = Math.imul((z >>> 7) & 0x01010101, 0xff) >>> 0;
+  }
 }
 export function pcmpeqw(da: Uint32Array, d: number, sa: Uint32Array, s: number, n: number): void {
-  ld2(da, d, sa, s, n);
-  for (let i = 0; i < n * 2; i++) R.u16[i] = A.u16[i] === B.u16[i] ? 0xffff : 0;
-  stR(da, d, n);
+  for (let i = 0; i < n; i++) {
+    const x = da[d + i]! ^ sa[s + i]!;
+    da[d + i] = ((x & 0xffff ? 0 : 0xffff) | (x >>> 16 ? 0 : 0xffff0000)) >>> 0;
+  }
 }
 export function pcmpeqd(da: Uint32Array, d: number, sa: Uint32Array, s: number, n: number): void {
   for (let i = 0; i < n; i++) da[d + i] = da[d + i] === sa[s + i] ? 0xffffffff : 0;
