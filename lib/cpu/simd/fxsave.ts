@@ -82,7 +82,7 @@ export function fxrstor(st: SimdState, b: Uint8Array, o: number, f: FxsaveFormat
   const mx = r32(b, o + 24);
   if (!mxcsrValid(mx)) return false;
   const x = st.x87;
-  x.cw = r16(b, o) | 0x40;
+  x.cw = (r16(b, o) & 0x1f3f) | 0x40;
   x.setSw(r16(b, o + 2));
   x.ftw = b[o + 4]!;
   x.fop = r16(b, o + 6) & 0x7ff;

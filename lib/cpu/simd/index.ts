@@ -157,8 +157,8 @@ export const MNEMONIC_TABLE: ReadonlyArray<readonly [string, string, string]> = 
   ['fxsave64 m512', 'fx.fxsave', 'rexW = true'],
   ['fxrstor m512', 'fx.fxrstor', 'returns false → #GP(0)'],
   ['fxrstor64 m512', 'fx.fxrstor', 'rexW = true'],
-  ['ldmxcsr m32', 'fx.mxcsrValid', 'false → #GP(0); else st.mxcsr = v'],
-  ['stmxcsr m32', 'fx.mxcsrValid', 'value is st.mxcsr (no call needed)'],
+  ['ldmxcsr m32', 'fx.ldmxcsr', '(st, value): false → #GP(0)'],
+  ['stmxcsr m32', 'fx.mxcsrValid', 'store st.mxcsr (no call needed)'],
   // ---- SSE/SSE2 floating point ----
   ...['add', 'sub', 'mul', 'div', 'min', 'max', 'sqrt'].flatMap((op) =>
     ['ps', 'ss', 'pd', 'sd'].map((t): [string, string, string] => [`${op}${t}`, `sse.${op}${t}`, 'returns 0 | XM'])),

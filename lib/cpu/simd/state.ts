@@ -33,6 +33,13 @@ export function mxcsrValid(v: number): boolean {
   return (v & ~MXCSR_MASK) === 0;
 }
 
+/** LDMXCSR: returns false (raise #GP(0), nothing loaded) when v has reserved bits set. */
+export function ldmxcsr(st: SimdState, v: number): boolean {
+  if (!mxcsrValid(v >>> 0)) return false;
+  st.mxcsr = v >>> 0;
+  return true;
+}
+
 export class SimdState {
   /** XMM0-15, 4 little-endian dwords each: XMMn dword j is xmm[n * 4 + j]. */
   readonly xmm = new Uint32Array(16 * 4);

@@ -169,8 +169,9 @@ export class X87 {
     return ((this.cw >>> 8) & 3) === 0 ? FMT_X87_24 : FMT64;
   }
 
+  /** FLDCW: bits 15:13 and 7 are reserved (read as 0), bit 6 reads as 1 — as measured on hardware. */
   fldcw(v: number): void {
-    this.cw = (v & 0xffff) | 0x40;
+    this.cw = (v & 0x1f3f) | 0x40;
     if (this.sw & ~this.cw & 0x3f) this.sw |= SW_ES | SW_B;
     else this.sw &= ~(SW_ES | SW_B);
   }

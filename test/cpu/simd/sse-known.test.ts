@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   MNEMONICS, MNEMONIC_TABLE, SIMD_FEATURES, SimdState, X87, XM, fldenv, fnsave, fnstenv, frstor, fxrstor, fxsave,
-  mmx, mxcsrValid, sse,
+  ldmxcsr, mmx, mxcsrValid, sse,
 } from '../../../lib/cpu/simd/index.js';
 
 const f32 = (v: number): number => new Uint32Array(new Float32Array([v]).buffer)[0]!;
@@ -120,9 +120,14 @@ describe('RCP/RSQRT approximations', () => {
 });
 
 describe('MXCSR and unmasked exceptions', () => {
-  it('mxcsrValid rejects reserved bits', () => {
+  it('mxcsrValid / ldmxcsr reject reserved bits', () => {
     expect(mxcsrValid(0xffff)).toBe(true);
     expect(mxcsrValid(0x10000)).toBe(false);
+    const st = new SimdState();
+    expect(ldmxcsr(st, 0x20000)).toBe(false);
+    expect(st.mxcsr).toBe(0x1f80);
+    expect(ldmxcsr(st, 0x9fc0)).toBe(true);
+    expect(st.mxcsr).toBe(0x9fc0);
   });
   it('an unmasked divide-by-zero returns XM and leaves the destination', () => {
     const st = new SimdState();
@@ -141,7 +146,7 @@ describe('decoder hand-off', () => {
     mmx: mmx as unknown as Record<string, unknown>,
     x87: x87Methods,
     env: { fnstenv, fldenv, fnsave, frstor },
-    fx: { fxsave, fxrstor, mxcsrValid },
+    fx: { fxsave, fxrstor, mxcsrValid, ldmxcsr },
   };
   it('every MNEMONIC_TABLE entry resolves to a function', () => {
     const missing = MNEMONIC_TABLE.filter(([, path]) => {

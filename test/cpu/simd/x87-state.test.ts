@@ -63,6 +63,14 @@ describe('x87 stack', () => {
     expect(x.fist(32, true)).toBe(false);
   });
 
+  it('FLDCW drops reserved bits 15:13 and 7 and forces bit 6 (measured on hardware)', () => {
+    const x = new X87();
+    x.fldcw(0xffff);
+    expect(x.fnstcw()).toBe(0x1f7f);
+    x.fldcw(0);
+    expect(x.fnstcw()).toBe(0x0040);
+  });
+
   it('FLDCW recomputes ES/B from pending flags', () => {
     const x = new X87();
     x.fldz();
