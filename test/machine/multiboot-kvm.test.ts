@@ -73,6 +73,23 @@ describe.skipIf(!kvm.usable)('multiboot test kernel on KVM', () => {
     expect(lines).toContain('nodevmm: guest wrote 42 to isa-debug-exit: exit status 85');
   });
 
+  it('places --disk and --rng devices in the MMIO window and announces them on the command line', async () => {
+    const disk = join(dir, 'disk.raw');
+    writeFileSync(disk, Buffer.alloc(1024 * 1024));
+    const m = await Machine.create(
+      validateMachineConfig({ memoryMiB: 32, kernel: exitKernel, serial: 'none', cmdline: 'console=ttyS0', disks: [{ path: disk }] }),
+      { accelerator: accelerator(), rng: true },
+    );
+    try {
+      expect(m.cmdline).toBe('console=ttyS0 virtio_mmio.device=0x200@0xd0000000:5 virtio_mmio.device=0x200@0xd0001000:6');
+      expect(m.mmio.read(0xd000_0000, 4)).toBe(0x74726976); // "virt"
+      expect(m.mmio.read(0xd000_0008, 4)).toBe(2); // block device
+      expect(m.mmio.read(0xd000_1008, 4)).toBe(4); // entropy source
+    } finally {
+      await m.stop();
+    }
+  });
+
   it('pauses, resumes, resets and stops a running guest while the event loop stays live', async () => {
     const m = await Machine.create(
       validateMachineConfig({ memoryMiB: 32, kernel: spinKernel, serial: 'none', cmdline: '' }),

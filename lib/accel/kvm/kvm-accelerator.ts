@@ -159,6 +159,10 @@ export class KvmAccelerator implements Accelerator {
       try {
         exit = await vcpu.runLoop(this.handlers);
       } catch (e) {
+        // EAGAIN: an AP waiting for SIPI (KVM_MP_STATE_UNINITIALIZED) took an INIT/SIPI and must simply be run
+        // again; EINTR: a signal arrived at the run thread.
+        const code = (e as { code?: unknown }).code;
+        if (code === 'EAGAIN' || code === 'EINTR') continue;
         return { kind: 'error', cpu, detail: `vCPU ${cpu}: ${e instanceof Error ? e.message : String(e)}` };
       }
       const stop = this.handleExit(slot, cpu, exit);
