@@ -122,6 +122,13 @@ export function roundPack(dst: Uint32Array, d: number, neg: boolean, mant: bigin
   const ovf = E > EMAX || (E === EMAX && n === pow);
   if (ovf) {
     if (oeUnmasked) {
+      if (E - ADJUST > EMAX) {
+        // Still out of range after the bias adjustment: infinity (measured on hardware).
+        x80.flags |= FE_OE | FE_PE;
+        x80.up = true;
+        writeInf(dst, d, neg);
+        return;
+      }
       x80.flags |= FE_OE | (inexact ? FE_PE : 0);
       x80.up = inexact && inc;
       encode(dst, d, neg, n, qn, -ADJUST);
@@ -142,6 +149,12 @@ export function roundPack(dst: Uint32Array, d: number, neg: boolean, mant: bigin
     const incU = rInc;
     const tiny = !(E === EMIN - 1 && nu === pow);
     if (tiny && ueUnmasked) {
+      if (E + ADJUST < EMIN) {
+        x80.flags |= FE_UE | FE_PE;
+        x80.up = false;
+        writeZero(dst, d, neg);
+        return;
+      }
       x80.flags |= FE_UE | (inexactU ? FE_PE : 0);
       x80.up = inexactU && incU;
       encode(dst, d, neg, nu, qu, ADJUST);

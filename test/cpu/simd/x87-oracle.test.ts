@@ -114,7 +114,8 @@ cases.push({
   gen: (r) => ({
     cw: anyPc(r),
     a: r() % 2 ? any80(r, 16383, 16383) : any80(r, 16383, 100),
-    b: r() % 8 === 0 ? SPECIAL80[r() % SPECIAL80.length]! : fromNum((r() % 2 ? -1 : 1) * ((r() % 20000) + (r() % 4) / 4)),
+    b: r() % 8 === 0 ? SPECIAL80[r() % SPECIAL80.length]!
+      : fromNum((r() % 2 ? -1 : 1) * ((r() % (r() % 4 === 0 ? 70000 : 20000)) + (r() % 4) / 4)),
   }),
 });
 for (const [name, modrm] of [['fprem', 0xf8], ['fprem1', 0xf5]] as const) {
