@@ -1,13 +1,25 @@
 /** The Internet checksum (RFC 1071): ones'-complement sum of 16-bit big-endian words. */
 
-/** Running 32-bit sum of `data` as big-endian 16-bit words (odd trailing byte padded with zero). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Running sum of `data` as big-endian 16-bit words (odd trailing byte padded with zero). */
 export function sum16(data: Uint8Array, initial = 0): number {
-  let s = initial;
-  const n = data.length & ~1;
-  for (let i = 0; i < n; i += 2) s += (data[i]! << 8) | data[i + 1]!;
-  if (data.length & 1) s += data[data.length - 1]! << 8;
-  // Fold periodically is unnecessary: 2^32 / 0xffff words is far beyond 64 KiB packets.
-  return s;
+  const n = data.length;
+  let s = 0;
+  let i = 0;
+  if (LITTLE_ENDIAN && (data.byteOffset & 1) === 0 && n >= 64) {
+    // Sum native (little-endian) words, then swap the folded result: ones'-complement sums are byte-order
+    // independent (RFC 1071 §2(B)). Far fewer operations than byte by byte.
+    const words = new Uint16Array(data.buffer, data.byteOffset, n >>> 1);
+    let le = 0;
+    for (let w = 0; w < words.length; w++) le += words[w]!;
+    while (le > 0xffff) le = (le & 0xffff) + Math.floor(le / 0x10000);
+    s = ((le & 0xff) << 8) | (le >>> 8);
+    i = n & ~1;
+  }
+  for (; i + 1 < n; i += 2) s += (data[i]! << 8) | data[i + 1]!;
+  if (n & 1) s += data[n - 1]! << 8;
+  return s + initial;
 }
 
 /** Fold a running sum and complement it: the value that goes in the checksum field. */

@@ -42,20 +42,38 @@ export function parseIpv4(p: Uint8Array): Ipv4Packet | Ipv4ParseError {
 
 let nextId = 1;
 
-/** A complete IPv4 packet (DF set: we never fragment). */
-export function buildIpv4(src: number, dst: number, protocol: number, payload: Uint8Array, ttl = DEFAULT_TTL): Uint8Array {
-  const p = new Uint8Array(IPV4_HEADER_BYTES + payload.length);
-  const dv = new DataView(p.buffer);
+/** Write a 20-byte header (DF set: we never fragment) for `payloadLength` bytes into p[0..20). */
+export function writeIpv4Header(p: Uint8Array, src: number, dst: number, protocol: number, payloadLength: number, ttl = DEFAULT_TTL): void {
+  const total = IPV4_HEADER_BYTES + payloadLength;
   p[0] = 0x45;
-  dv.setUint16(2, p.length);
-  dv.setUint16(4, nextId);
+  p[1] = 0;
+  p[2] = total >>> 8;
+  p[3] = total & 0xff;
+  p[4] = nextId >>> 8;
+  p[5] = nextId & 0xff;
   nextId = (nextId + 1) & 0xffff;
-  dv.setUint16(6, 0x4000);
+  p[6] = 0x40;
+  p[7] = 0;
   p[8] = ttl;
   p[9] = protocol;
-  dv.setUint32(12, src >>> 0);
-  dv.setUint32(16, dst >>> 0);
-  dv.setUint16(10, checksum(p.subarray(0, IPV4_HEADER_BYTES)));
+  p[10] = p[11] = 0;
+  p[12] = src >>> 24;
+  p[13] = (src >>> 16) & 0xff;
+  p[14] = (src >>> 8) & 0xff;
+  p[15] = src & 0xff;
+  p[16] = dst >>> 24;
+  p[17] = (dst >>> 16) & 0xff;
+  p[18] = (dst >>> 8) & 0xff;
+  p[19] = dst & 0xff;
+  const c = checksum(p.subarray(0, IPV4_HEADER_BYTES));
+  p[10] = c >>> 8;
+  p[11] = c & 0xff;
+}
+
+/** A complete IPv4 packet. */
+export function buildIpv4(src: number, dst: number, protocol: number, payload: Uint8Array, ttl = DEFAULT_TTL): Uint8Array {
+  const p = new Uint8Array(IPV4_HEADER_BYTES + payload.length);
+  writeIpv4Header(p, src, dst, protocol, payload.length, ttl);
   p.set(payload, IPV4_HEADER_BYTES);
   return p;
 }

@@ -11,10 +11,10 @@ import { inSubnet, userNetAddresses, type UserNetAddresses } from './addresses.j
 import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from './arp.js';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpServer } from './dhcp-server.js';
 import { DnsForwarder } from './dns-forwarder.js';
-import { BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, buildEthernet, isBroadcastOrMulticast, macEquals, parseEthernet } from './ethernet.js';
+import { BROADCAST_MAC, ETH_HEADER_BYTES, ETHERTYPE_ARP, ETHERTYPE_IPV4, buildEthernet, isBroadcastOrMulticast, macEquals, parseEthernet } from './ethernet.js';
 import { listenTcp, UdpForward } from './hostfwd.js';
 import { echoReply, timeExceeded } from './icmp.js';
-import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, buildIpv4, parseIpv4 } from './ipv4.js';
+import { IPV4_HEADER_BYTES, PROTO_ICMP, PROTO_TCP, PROTO_UDP, buildIpv4, parseIpv4, writeIpv4Header } from './ipv4.js';
 import type { TcpTuning } from './tcp/connection.js';
 import { TcpNat } from './tcp/nat.js';
 import { buildUdp, parseUdp } from './udp.js';
@@ -96,7 +96,7 @@ export class UserNetwork implements NetBackend {
       ...(options.dnsTimeoutMs !== undefined ? { timeoutMs: options.dnsTimeoutMs } : {}),
     });
     this.tcp = new TcpNat({
-      output: (src, dst, proto, payload) => this.emitIp(src, dst, proto, payload),
+      output: (src, dst, proto, length, fill) => this.emitIpWith(src, dst, proto, length, fill),
       mapDestination: (ip, port) => this.mapDestination(ip, port),
       ...(options.tcp ? { tuning: options.tcp } : {}),
       log: (m) => this.log(`user-net: ${m}`),
@@ -349,9 +349,21 @@ export class UserNetwork implements NetBackend {
   }
 
   private emitIp(src: number, dst: number, protocol: number, payload: Uint8Array): void {
+    this.emitIpWith(src, dst, protocol, payload.length, (area) => area.set(payload));
+  }
+
+  /** Build the whole frame in one allocation: Ethernet and IPv4 headers here, the payload by `fill`. */
+  private emitIpWith(src: number, dst: number, protocol: number, length: number, fill: (area: Uint8Array) => void): void {
     if (this.closed) return;
     const dstMac = this.macs.get(dst) ?? this.lastGuestMac ?? BROADCAST_MAC;
-    this.deliver(buildEthernet(dstMac, this.addresses.gatewayMac, ETHERTYPE_IPV4, buildIpv4(src, dst, protocol, payload)));
+    const frame = new Uint8Array(ETH_HEADER_BYTES + IPV4_HEADER_BYTES + length);
+    frame.set(dstMac, 0);
+    frame.set(this.addresses.gatewayMac, 6);
+    frame[12] = ETHERTYPE_IPV4 >>> 8;
+    frame[13] = ETHERTYPE_IPV4 & 0xff;
+    writeIpv4Header(frame.subarray(ETH_HEADER_BYTES), src, dst, protocol, length);
+    fill(frame.subarray(ETH_HEADER_BYTES + IPV4_HEADER_BYTES));
+    this.deliver(frame);
   }
 
   private deliver(frame: Uint8Array): void {

@@ -56,6 +56,8 @@ export class TcpConnection {
   private sndWnd = 0;
   private synAcked = false;
   private sndBuf: Buffer[] = [];
+  /** Bytes of sndBuf[0] already acknowledged (trimmed lazily instead of re-slicing on every ACK). */
+  private sndBufHeadOffset = 0;
   /** Unacknowledged host bytes; the first one has sequence number sndBufStart. */
   private sndBufBytes = 0;
   private sndBufStart: number;
@@ -408,6 +410,7 @@ export class TcpConnection {
     this.clearRtx();
     this.sndBuf = [];
     this.sndBufBytes = 0;
+    this.sndBufHeadOffset = 0;
     this.hooks.closed();
   }
 
@@ -425,28 +428,22 @@ export class TcpConnection {
   private consume(n: number): void {
     this.sndBufStart = seqAdd(this.sndBufStart, n);
     this.sndBufBytes -= n;
-    while (n > 0) {
-      const first = this.sndBuf[0]!;
-      if (first.length <= n) {
-        n -= first.length;
-        this.sndBuf.shift();
-      } else {
-        this.sndBuf[0] = first.subarray(n);
-        n = 0;
-      }
-    }
+    n += this.sndBufHeadOffset;
+    while (this.sndBuf.length > 0 && n >= this.sndBuf[0]!.length) n -= this.sndBuf.shift()!.length;
+    this.sndBufHeadOffset = this.sndBuf.length > 0 ? n : 0;
   }
 
-  /** A copy of `len` buffered bytes starting `offset` bytes after sndBufStart. */
+  /** `len` buffered bytes starting `offset` bytes after sndBufStart (a view when they lie in one chunk). */
   private peek(offset: number, len: number): Uint8Array {
+    offset += this.sndBufHeadOffset;
+    let i = 0;
+    while (i < this.sndBuf.length && offset >= this.sndBuf[i]!.length) offset -= this.sndBuf[i++]!.length;
+    const first = this.sndBuf[i];
+    if (first && offset + len <= first.length) return first.subarray(offset, offset + len);
     const out = new Uint8Array(len);
     let pos = 0;
-    for (const chunk of this.sndBuf) {
-      if (pos >= len) break;
-      if (offset >= chunk.length) {
-        offset -= chunk.length;
-        continue;
-      }
+    for (; i < this.sndBuf.length && pos < len; i++) {
+      const chunk = this.sndBuf[i]!;
       const take = Math.min(chunk.length - offset, len - pos);
       out.set(chunk.subarray(offset, offset + take), pos);
       pos += take;

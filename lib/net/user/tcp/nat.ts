@@ -8,11 +8,11 @@ import { connect, type Socket } from 'node:net';
 import { numberToIpv4 } from '../../spec.js';
 import { PROTO_TCP } from '../ipv4.js';
 import { TcpConnection, type OutSegment, type TcpTuning } from './connection.js';
-import { ACK, RST, SYN, buildTcp, parseTcp, segmentLength, seqAdd, type TcpSegment } from './segment.js';
+import { ACK, RST, SYN, parseTcp, segmentLength, seqAdd, tcpLength, writeTcp, type TcpSegment } from './segment.js';
 
 export interface TcpNatOptions {
-  /** Send an IPv4 payload to the guest. */
-  output(src: number, dst: number, protocol: number, payload: Uint8Array): void;
+  /** Send an IPv4 payload of `length` bytes to the guest; `fill` writes it into the (zeroed) frame area. */
+  output(src: number, dst: number, protocol: number, length: number, fill: (area: Uint8Array) => void): void;
   /** Host destination for a guest destination, or null to refuse (reset) the connection. */
   mapDestination(ip: number, port: number): { host: string; port: number } | null;
   tuning?: TcpTuning;
@@ -95,8 +95,8 @@ export class TcpNat {
     let entry: Entry | undefined;
     const hooks = {
       emit: (s: OutSegment): void => {
-        const seg: TcpSegment = { ...s, srcPort: remotePort, dstPort: guestPort };
-        this.options.output(remoteIp, guestIp, PROTO_TCP, buildTcp(remoteIp, guestIp, seg));
+        const seg: TcpSegment = { srcPort: remotePort, dstPort: guestPort, seq: s.seq, ack: s.ack, flags: s.flags, window: s.window, mss: s.mss, payload: s.payload };
+        this.options.output(remoteIp, guestIp, PROTO_TCP, tcpLength(seg), (area) => writeTcp(area, remoteIp, guestIp, seg));
       },
       closed: (): void => {
         if (entry && this.table.get(k) === entry) this.table.delete(k);
@@ -125,7 +125,7 @@ export class TcpNat {
       seg.flags & ACK
         ? { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: seg.ack, ack: 0, flags: RST, window: 0, payload: new Uint8Array(0) }
         : { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: 0, ack: seqAdd(seg.seq, segmentLength(seg)), flags: RST | ACK, window: 0, payload: new Uint8Array(0) };
-    this.options.output(dst, src, PROTO_TCP, buildTcp(dst, src, out));
+    this.options.output(dst, src, PROTO_TCP, tcpLength(out), (area) => writeTcp(area, dst, src, out));
   }
 }
 

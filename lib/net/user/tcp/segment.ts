@@ -59,25 +59,46 @@ export function parseTcp(p: Uint8Array, src: number, dst: number): TcpSegment | 
   };
 }
 
-export function buildTcp(src: number, dst: number, s: TcpSegment): Uint8Array {
-  const optBytes = s.mss !== undefined ? 4 : 0;
-  const hl = HEADER_BYTES + optBytes;
-  const p = new Uint8Array(hl + s.payload.length);
-  const dv = new DataView(p.buffer);
-  dv.setUint16(0, s.srcPort);
-  dv.setUint16(2, s.dstPort);
-  dv.setUint32(4, s.seq >>> 0);
-  dv.setUint32(8, s.ack >>> 0);
+/** Bytes a segment takes on the wire (header, MSS option on SYNs, payload). */
+export function tcpLength(s: TcpSegment): number {
+  return HEADER_BYTES + (s.mss !== undefined ? 4 : 0) + s.payload.length;
+}
+
+/** Write `s` with its checksum into `p`, which must be exactly tcpLength(s) bytes and zero-filled. */
+export function writeTcp(p: Uint8Array, src: number, dst: number, s: TcpSegment): void {
+  const hl = HEADER_BYTES + (s.mss !== undefined ? 4 : 0);
+  p[0] = s.srcPort >>> 8;
+  p[1] = s.srcPort & 0xff;
+  p[2] = s.dstPort >>> 8;
+  p[3] = s.dstPort & 0xff;
+  p[4] = s.seq >>> 24;
+  p[5] = (s.seq >>> 16) & 0xff;
+  p[6] = (s.seq >>> 8) & 0xff;
+  p[7] = s.seq & 0xff;
+  p[8] = s.ack >>> 24;
+  p[9] = (s.ack >>> 16) & 0xff;
+  p[10] = (s.ack >>> 8) & 0xff;
+  p[11] = s.ack & 0xff;
   p[12] = (hl / 4) << 4;
   p[13] = s.flags;
-  dv.setUint16(14, Math.max(0, Math.min(0xffff, s.window)));
+  const w = Math.max(0, Math.min(0xffff, s.window));
+  p[14] = w >>> 8;
+  p[15] = w & 0xff;
   if (s.mss !== undefined) {
     p[20] = OPT_MSS;
     p[21] = 4;
-    dv.setUint16(22, s.mss);
+    p[22] = s.mss >>> 8;
+    p[23] = s.mss & 0xff;
   }
   p.set(s.payload, hl);
-  dv.setUint16(16, finish(sum16(p, pseudoHeaderSum(src, dst, PROTO_TCP, p.length))));
+  const c = finish(sum16(p, pseudoHeaderSum(src, dst, PROTO_TCP, p.length)));
+  p[16] = c >>> 8;
+  p[17] = c & 0xff;
+}
+
+export function buildTcp(src: number, dst: number, s: TcpSegment): Uint8Array {
+  const p = new Uint8Array(tcpLength(s));
+  writeTcp(p, src, dst, s);
   return p;
 }
 
