@@ -117,6 +117,8 @@ X87OP(fmul, "fmul %%st(1), %%st") X87OP(fdiv, "fdiv %%st(1), %%st") X87OP(fdivr,
 X87OP(fsqrt, "fsqrt") X87OP(frndint, "frndint") X87OP(fscale, "fscale") X87OP(fprem, "fprem") X87OP(fprem1, "fprem1")
 X87OP(fcom, "fcom %%st(1)") X87OP(fucom, "fucom %%st(1)") X87OP(fxam, "fxam") X87OP(ftst, "ftst")
 X87OP(fchs, "fchs") X87OP(fabs, "fabs") X87OP(fxtract, "fxtract")
+X87OP(fsin, "fsin") X87OP(fcos, "fcos") X87OP(fptan, "fptan") X87OP(fpatan, "fpatan") X87OP(f2xm1, "f2xm1")
+X87OP(fyl2x, "fyl2x") X87OP(fyl2xp1, "fyl2xp1") X87OP(fsincos, "fsincos")
 X87OP(fldpi, "fldpi") X87OP(fldl2e, "fldl2e") X87OP(fldl2t, "fldl2t") X87OP(fldlg2, "fldlg2") X87OP(fldln2, "fldln2")
 X87FLAGS(fcomi, "fcomi %%st(1), %%st") X87FLAGS(fucomi, "fucomi %%st(1), %%st")
 X87STORE(fist16, "fists") X87STORE(fist32, "fistl") X87STORE(fistp64, "fistpll")
@@ -211,7 +213,7 @@ static const struct { const char *name; opfn fn; } ops[] = {
   E(psllw3), E(psllw16), E(pslld7), E(pslld40), E(psllq33), E(psrlw5), E(psrld31), E(psrlq1), E(psraw9), E(psraw200),
   E(psrad31), E(psrad32), E(pslldq5), E(psrldq9), E(pslldq16),
   E(fadd), E(fsub), E(fsubr), E(fmul), E(fdiv), E(fdivr), E(fsqrt), E(frndint), E(fscale), E(fprem), E(fprem1),
-  E(fcom), E(fucom), E(fxam), E(ftst), E(fchs), E(fabs), E(fxtract), E(fldpi), E(fldl2e), E(fldl2t), E(fldlg2),
+  E(fcom), E(fucom), E(fxam), E(ftst), E(fchs), E(fabs), E(fxtract), E(fsin), E(fcos), E(fptan), E(fpatan), E(f2xm1), E(fyl2x), E(fyl2xp1), E(fsincos), E(fldpi), E(fldl2e), E(fldl2t), E(fldlg2),
   E(fldln2), E(fcomi), E(fucomi), E(fist16), E(fist32), E(fistp64), E(fisttp16), E(fisttp32), E(fisttp64),
   E(fst32), E(fst64), E(fnstenv), E(faddm64), E(fdivrm32), E(fisubrm16), E(fimulm32), E(fcompm64),
   E(fldm32), E(fldm64), E(fidivm32), E(fbstp), E(fbld),
