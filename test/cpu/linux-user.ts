@@ -91,9 +91,9 @@ export function runStaticElf(path: string, argv: string[], maxInstructions = 200
   let exitCode: number | null = null;
   const syscalls: string[] = [];
   const ENOSYS = -38n, EINVAL = -22n;
-  cpu.codeHooks.push({
-    begin: Number(BigInt.asIntN(64, STUB)), end: Number(BigInt.asIntN(64, STUB)) + 1,
-    fn: (c) => {
+  // The run loop stops at the stub (run's `until`), the host handles the call, then execution continues at SYSRETQ.
+  const handleSyscall = (c: typeof cpu): void => {
+    {
       const nr = Number(getRegister(c, 'rax'));
       const a = [getRegister(c, 'rdi'), getRegister(c, 'rsi'), getRegister(c, 'rdx'), getRegister(c, 'r10'), getRegister(c, 'r8'), getRegister(c, 'r9')] as bigint[];
       syscalls.push(String(nr));
@@ -132,20 +132,23 @@ export function runStaticElf(path: string, argv: string[], maxInstructions = 200
         case 39: case 102: case 104: case 107: case 108: case 110: ret = nr === 39 || nr === 110 ? 1000n : 0n; break; // getpid/getuid/getgid/geteuid/getegid/getppid
         case 16: ret = -25n; break; // ioctl → ENOTTY
         case 318: { const n = Number(a[1]!); m.writeVirtual(a[0]!, new Uint8Array(n).map((_, k) => (k * 13 + 7) & 0xff)); ret = a[1]!; break; } // getrandom
-        case 60: case 231: exitCode = Number(a[0]! & 0xffn); c.requestStop('exit'); ret = 0n; break;
+        case 60: case 231: exitCode = Number(a[0]! & 0xffn); ret = 0n; break;
         default: ret = ENOSYS;
       }
       setRegister(c, 'rax', BigInt.asUintN(64, ret));
-      return false;
-    },
-  });
+    }
+  };
   let stop = 'count';
   let executed = 0;
   while (executed < maxInstructions) {
     const before = cpu.icount;
-    const r = cpu.run({ maxInstructions: Math.min(10_000_000, maxInstructions - executed) });
+    const r = cpu.run({ maxInstructions: Math.min(10_000_000, maxInstructions - executed), until: STUB });
     executed += cpu.icount - before;
-    if (r.reason === 'hook' && exitCode !== null) { stop = 'exit'; break; }
+    if (r.reason === 'until') {
+      handleSyscall(cpu);
+      if (exitCode !== null) { stop = 'exit'; break; }
+      continue;
+    }
     if (r.reason === 'count') continue;
     stop = r.reason === 'exception' ? `exception ${r.vector} (error ${r.errorCode}) at rip 0x${getRegister(cpu, 'rip').toString(16)} cr2 0x${getRegister(cpu, 'cr2').toString(16)}` : JSON.stringify(r);
     break;

@@ -47,7 +47,8 @@ function simdFault(c: Cpu): never {
 // ---------------------------------------------------------------- memory helpers
 
 function readInto(c: Cpu, lin: number, n: number, dst: Uint32Array): void {
-  if (n >= 4) { for (let k = 0; k < n / 4; k++) dst[k] = c.read32(lin + 4 * k); } else dst[0] = n === 2 ? c.read16(lin) : c.read8(lin);
+  if (n === 16) { dst[0] = c.read64(lin); dst[1] = c.tHi; dst[2] = c.read64(lin + 8); dst[3] = c.tHi; } else if (n === 8) { dst[0] = c.read64(lin); dst[1] = c.tHi; } else if (n === 4) dst[0] = c.read32(lin);
+  else dst[0] = n === 2 ? c.read16(lin) : c.read8(lin);
 }
 function writeFrom(c: Cpu, lin: number, n: number, src: Uint32Array, so: number): void {
   if (n > 4) c.probeWrite(lin, n);
@@ -155,22 +156,29 @@ for (const e of encodings) {
 
 function xmmIndex(i: Insn): number { return (i.rm & 15) * 4; }
 
-/** 128-bit loads. */
-def(['movups Vx,Wx', 'movupd Vx,Wx', 'movaps Vx,Wx', 'movapd Vx,Wx', 'movdqa Vx,Wx', 'movdqu Vx,Wx', 'lddqu Vx,Mx', 'movntdqa Vx,Mx'], (c, i) => {
+/** 128-bit loads and stores; the aligned forms check 16-byte alignment. */
+function load128(c: Cpu, i: Insn, aligned: boolean): void {
   sseCheck(c);
-  const s = c.simd;
-  if (srcW(c, i, 16, !UNALIGNED.has(i.mnemonic)) < 0) s.xmm.copyWithin(i.reg * 4, xmmIndex(i), xmmIndex(i) + 4);
-  else s.xmm.set(scratch, i.reg * 4);
-});
-/** 128-bit stores. */
-def(['movups Wx,Vx', 'movupd Wx,Vx', 'movaps Wx,Vx', 'movapd Wx,Vx', 'movdqa Wx,Vx', 'movdqu Wx,Vx', 'movntps Mx,Vx', 'movntpd Mx,Vx', 'movntdq Mx,Vx'], (c, i) => {
-  sseCheck(c);
-  const s = c.simd;
-  if (!i.isMem) { s.xmm.copyWithin(xmmIndex(i), i.reg * 4, i.reg * 4 + 4); return; }
+  const x = c.simd.xmm, d = i.reg * 4;
+  if (!i.isMem) { const o = (i.rm & 15) * 4; x[d] = x[o]!; x[d + 1] = x[o + 1]!; x[d + 2] = x[o + 2]!; x[d + 3] = x[o + 3]!; return; }
   const lin = c.linear(i, 16);
-  if (!UNALIGNED.has(i.mnemonic) && lin % 16 !== 0) c.raise(GP, 0);
-  writeFrom(c, lin, 16, s.xmm, i.reg * 4);
-});
+  if (aligned && lin % 16 !== 0) c.raise(GP, 0);
+  const a = c.read64(lin), b = c.tHi, e = c.read64(lin + 8);
+  x[d] = a; x[d + 1] = b; x[d + 2] = e; x[d + 3] = c.tHi;
+}
+function store128(c: Cpu, i: Insn, aligned: boolean): void {
+  sseCheck(c);
+  const x = c.simd.xmm, s = i.reg * 4;
+  if (!i.isMem) { const o = (i.rm & 15) * 4; x[o] = x[s]!; x[o + 1] = x[s + 1]!; x[o + 2] = x[s + 2]!; x[o + 3] = x[s + 3]!; return; }
+  const lin = c.linear(i, 16);
+  if (aligned && lin % 16 !== 0) c.raise(GP, 0);
+  if ((lin & 0xfff) > 4080) c.probeWrite(lin, 16);
+  c.write64(lin, x[s]! | 0, x[s + 1]! | 0); c.write64(lin + 8, x[s + 2]! | 0, x[s + 3]! | 0);
+}
+def(['movups Vx,Wx', 'movupd Vx,Wx', 'movdqu Vx,Wx', 'lddqu Vx,Mx'], (c, i) => load128(c, i, false));
+def(['movaps Vx,Wx', 'movapd Vx,Wx', 'movdqa Vx,Wx', 'movntdqa Vx,Mx'], (c, i) => load128(c, i, true));
+def(['movups Wx,Vx', 'movupd Wx,Vx', 'movdqu Wx,Vx'], (c, i) => store128(c, i, false));
+def(['movaps Wx,Vx', 'movapd Wx,Vx', 'movdqa Wx,Vx', 'movntps Mx,Vx', 'movntpd Mx,Vx', 'movntdq Mx,Vx'], (c, i) => store128(c, i, true));
 def(['movss Vx,Wd', 'movsd Vx,Wq'], (c, i) => {
   sseCheck(c);
   const s = c.simd;
