@@ -33,31 +33,45 @@ static int64_t MonoNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+static thread_local InlineRunner* t_runner = nullptr;
+
 InlineRunner* InlineRunner::ForEnv(Napi::Env env) {
-  // One runner per env (= per JS thread); kept as the env's instance data would collide with other users,
-  // so it lives in a thread_local that the env cleanup hook clears.
-  static thread_local InlineRunner* runner = nullptr;
-  if (runner == nullptr) {
+  // One runner per JS thread (= env); torn down by an async env cleanup hook, because its libuv handles must
+  // be closed (uv_close) while the loop still runs, or a worker's uv_loop_close() would find them.
+  if (t_runner == nullptr) {
     uv_loop_s* loop = nullptr;
     if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) {
       throw Napi::Error::New(env, "inline run: no libuv event loop");
     }
-    runner = new InlineRunner(env, loop);
-    napi_add_env_cleanup_hook(env, Cleanup, &runner);
+    auto* runner = new InlineRunner(env, loop);
+    napi_add_async_cleanup_hook(env, Cleanup, runner, &runner->cleanupHandle_);
+    t_runner = runner;
   }
-  return runner;
+  return t_runner;
 }
 
-void InlineRunner::Cleanup(void* arg) {
-  auto** slot = static_cast<InlineRunner**>(arg);
-  delete *slot;
-  *slot = nullptr;
+void InlineRunner::Cleanup(napi_async_cleanup_hook_handle, void* arg) {
+  auto* self = static_cast<InlineRunner*>(arg);
+  if (t_runner == self) t_runner = nullptr;
+  self->StopWatcher();
+  self->resume_.Reset();
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->idle_), OnClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&self->check_), OnClosed);
+}
+
+void InlineRunner::OnClosed(uv_handle_t* handle) {
+  auto* self = static_cast<InlineRunner*>(handle->data);
+  if (--self->handlesOpen_ > 0) return;
+  napi_async_cleanup_hook_handle h = self->cleanupHandle_;
+  delete self;
+  napi_remove_async_cleanup_hook(h);
 }
 
 InlineRunner::InlineRunner(Napi::Env env, uv_loop_s* loop) : loop_(loop), jsThread_(pthread_self()), env_(env) {
   KickSignal();
   uv_idle_init(loop_, &idle_);
   uv_check_init(loop_, &check_);
+  idle_.data = this;
   check_.data = this;
   napi_value name;
   napi_create_string_utf8(env, "nodevmm.runInline", NAPI_AUTO_LENGTH, &name);
@@ -78,7 +92,8 @@ InlineRunner::InlineRunner(Napi::Env env, uv_loop_s* loop) : loop_(loop), jsThre
   watcher_ = new std::thread([this] { WatcherMain(); });
 }
 
-InlineRunner::~InlineRunner() {
+void InlineRunner::StopWatcher() {
+  if (watcher_ == nullptr) return;
   stop_.store(true);
   uint64_t one = 1;
   if (write(controlFd_, &one, sizeof one) < 0) { /* the watcher also checks stop_ after every wake */ }
@@ -86,13 +101,13 @@ InlineRunner::~InlineRunner() {
   syscall(SYS_futex, reinterpret_cast<int*>(&ackGen_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
   watcher_->join();
   delete watcher_;
+  watcher_ = nullptr;
+}
+
+InlineRunner::~InlineRunner() {
+  StopWatcher();
   if (timerCreated_) timer_delete(timer_);
-  // Called from the env cleanup hook: the loop still exists but is being torn down; the handles are embedded
-  // in this object, so stop them (no callbacks can follow) rather than close them asynchronously.
-  uv_idle_stop(&idle_);
-  uv_check_stop(&check_);
-  uv_unref(reinterpret_cast<uv_handle_t*>(&idle_));
-  uv_unref(reinterpret_cast<uv_handle_t*>(&check_));
+  if (asyncContext_ != nullptr) napi_async_destroy(env_, asyncContext_);
   close(epollFd_);
   close(controlFd_);
 }

@@ -48,9 +48,11 @@ class InlineRunner {
   explicit InlineRunner(Napi::Env env, uv_loop_s* loop);
   static void OnCheck(uv_check_t* handle);
   void WatcherMain();
+  void StopWatcher();
   void ArmTimer(int64_t deadlineNs);
   void DisarmTimer();
-  static void Cleanup(void* arg);
+  static void Cleanup(napi_async_cleanup_hook_handle handle, void* arg);
+  static void OnClosed(uv_handle_t* handle);
 
   uv_loop_s* loop_;
   pthread_t jsThread_;
@@ -70,6 +72,8 @@ class InlineRunner {
   uv_check_t check_{};
   Napi::FunctionReference resume_;
   napi_async_context asyncContext_ = nullptr;
+  napi_async_cleanup_hook_handle cleanupHandle_ = nullptr;
+  int handlesOpen_ = 2;
 };
 
 }  // namespace nodevmm
