@@ -1,12 +1,19 @@
 /**
  * A KVM vCPU: register files, and the exit loop.
  *
- * Run model (chosen by measurement, see bench/exit-roundtrip.ts): a native thread per vCPU loops KVM_RUN and
- * hands each exit to this object's onExit on the JS thread through a ThreadSafeFunction, then waits for the
- * verdict. IO and MMIO exits with a handler are completed inline (the read value is written into kvm_run
- * before re-entry) without allocating; the first exit without a handler parks the thread and resolves
- * runLoop()'s promise, so the machine layer decides policy for HLT, SHUTDOWN, INTERNAL_ERROR, ...
- * The event loop stays free while the guest runs or halts.
+ * Three run models, same handlers and results (bench/exit-roundtrip.ts measures them against raw C):
+ *  - runInline(): KVM_RUN on the JS thread, interrupted whenever the event loop has work (I/O ready, a timer
+ *    due, a time slice over). No hand-off per exit: the fastest (~1.1x raw C). One vCPU per JS thread.
+ *  - runLoop(): a native thread per vCPU loops KVM_RUN and hands each exit to this object on the JS thread
+ *    through a ThreadSafeFunction (adaptive spin/poll hand-off). Any number of vCPUs; each exit costs two
+ *    thread switches, which on a loaded host is expensive (~2x raw C measured at load 12 on 2 cores).
+ *  - runSync(): KVM_RUN on the calling thread, blocking it (for worker threads that own their devices).
+ * Switching one vCPU between threads (runLoop <-> runInline/runSync) makes KVM re-home it; cheap on recent
+ * kernels, a synchronize_rcu() on older ones, so keep a vCPU on one model.
+ *
+ * IO and MMIO exits with a handler are completed inline (the read value is written into kvm_run before
+ * re-entry) without allocating; the first exit without a handler ends the run and is returned, so the machine
+ * layer decides policy for HLT, SHUTDOWN, INTERNAL_ERROR, ...
  */
 import { constants } from 'node:os';
 import { ExitReason, IoDirection } from './constants.js';

@@ -110,4 +110,20 @@ describeKvm('KVM in-kernel irqchip', () => {
     expect(c.clock).toBeGreaterThanOrEqual(5_000_000_000n);
     expect(c.clock).toBeLessThan(5_000_000_000n + 60_000_000_000n);
   });
+
+  it('KVM_SET_GSI_ROUTING accepts irqchip and MSI routes; KVM_SIGNAL_MSI delivers to the LAPIC', () => {
+    t = createTestVm({ irqchip: true });
+    t.createVcpu(0);
+    const routes = [];
+    for (let gsi = 0; gsi < 16; gsi++) {
+      if (gsi !== 2) routes.push({ gsi, type: 'irqchip' as const, irqchip: gsi < 8 ? 0 : 1, pin: gsi % 8 });
+      routes.push({ gsi, type: 'irqchip' as const, irqchip: 2, pin: gsi === 0 ? 2 : gsi });
+    }
+    routes.push({ gsi: 24, type: 'msi' as const, addressLo: 0xfee00000, addressHi: 0, data: 0x31 });
+    t.vm.setGsiRouting(routes);
+    t.vm.irqLine(24, true); // an MSI route fires on the rising edge
+    expect(typeof t.vm.signalMsi(0xfee00000, 0x32)).toBe('boolean');
+    const bad = [{ gsi: 1, type: 'irqchip' as const, irqchip: 7, pin: 0 }];
+    expect(() => t!.vm.setGsiRouting(bad)).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  });
 });
