@@ -2,7 +2,7 @@
 // significand bits 63:32 (bit 31 = explicit integer bit), [off+2] sign (bit 15) | biased exponent (bits 14:0).
 // Encoding and decoding here is exact; arithmetic on these values goes through JS doubles (see x87.ts).
 
-import { f32FromBits, f64FromBits, f64Hi, f64Lo, ilogb, scale2 } from './bits.js';
+import { f32FromBits, f64FromBits, ilogb, scale2 } from './bits.js';
 import { FMT64, RC_DOWN, RC_NEAREST, RC_UP, fpStatus, roundExact, type FpFormat } from './fp-core.js';
 
 export const F80_BIAS = 16383;

@@ -40,7 +40,6 @@ import {
 import { f32ToBits, f64Hi, f64Lo } from './bits.js';
 import { arith80, prem80, premOut, scale80, sqrt80, x80 } from './x87-exact.js';
 import {
-  FE_DE,
   FE_IE,
   FE_PE,
   FE_ZE,
@@ -48,15 +47,9 @@ import {
   FMT64,
   FMT_X87_24,
   RC_DOWN,
-  RC_NEAREST,
   RC_UP,
   RC_ZERO,
-  fpAdd,
-  fpDiv,
-  fpMul,
   fpReset,
-  fpRoundInt,
-  fpSqrt,
   fpStatus,
   roundExact,
   type FpFormat,

@@ -34,9 +34,6 @@ function dbl(r: () => number, span: number): number {
   if (k === 1) return (r() % 2 ? -1 : 1) * (r() % 100);
   return r() % 2 ? -v : v;
 }
-function f32val(r: () => number, span: number): number {
-  return Math.fround(dbl(r, span));
-}
 function any80(r: () => number, center: number, span: number): F80 {
   const k = r() % 10;
   if (k === 0) return SPECIAL80[r() % SPECIAL80.length]!;
