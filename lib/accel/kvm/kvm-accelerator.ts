@@ -76,6 +76,13 @@ export class KvmAccelerator implements Accelerator {
     this.msi = { sendMsi: (address, data) => { vm.signalMsi(address, data); } };
   }
 
+  /** Failed emulations completed so far, by the first bytes of the instruction (e.g. "cc 90 90" for int3), most first. */
+  emulationCounts(): [string, number][] {
+    const all = new Map<string, number>();
+    for (const { completer } of this.slots) for (const [k, n] of completer.counts) all.set(k, (all.get(k) ?? 0) + n);
+    return [...all].sort((a, b) => b[1] - a[1]);
+  }
+
   /** CPUID features hidden because this host's emulator cannot run them (empty on VT-x/AMD-V). */
   get maskedFeatures(): string[] {
     return maskedFeatureNames({ emulatingHost: this.options.emulatingHost, cpus: this.slots.length });
