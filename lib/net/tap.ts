@@ -30,7 +30,7 @@ export class TapBackend implements NetBackend {
   private readonly log: (message: string) => void;
   private readonly maxPendingWrites: number;
   private readInFlight = false;
-  private loggedReadError = false;
+  private readRetryMs = 0;
 
   private constructor(readonly fd: number, readonly ifname: string, options: TapBackendOptions) {
     this.log = options.log ?? ((m) => console.error(m));
@@ -91,13 +91,14 @@ export class TapBackend implements NetBackend {
       if (err) {
         this.stats.readErrors++;
         if (err.code === 'EBADF') return;
-        // EIO while the interface is being torn down, or transient errors: retry without spinning.
-        if (!this.loggedReadError) this.log(`tap ${this.ifname}: read failed (${err.code ?? err.message}); retrying`);
-        this.loggedReadError = true;
-        setTimeout(() => this.readNext(), 100);
+        // Errors while the interface is torn down (or moved away), or transient ones: retry with backoff,
+        // logging once per run of errors.
+        if (this.readRetryMs === 0) this.log(`tap ${this.ifname}: read failed (${err.code ?? err.message}); retrying`);
+        this.readRetryMs = Math.min(Math.max(this.readRetryMs * 2, 50), 5000);
+        setTimeout(() => this.readNext(), this.readRetryMs);
         return;
       }
-      this.loggedReadError = false;
+      this.readRetryMs = 0;
       if (n >= MIN_FRAME_BYTES) {
         this.stats.framesReceived++;
         this.receiver?.(new Uint8Array(this.buf.subarray(0, n)));

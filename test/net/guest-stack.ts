@@ -215,6 +215,8 @@ export interface TestTcpOptions {
   readChunk?: number;
   /** Drop every Nth incoming data segment (simulates loss on the receive path). */
   dropEvery?: number;
+  /** Lose every Nth first transmission of a data segment (the network must cope with gaps and retransmissions). */
+  dropTxEvery?: number;
   mss?: number;
 }
 
@@ -239,6 +241,12 @@ export class TestTcp {
   /** Data bytes that arrived beyond our advertised window, other than 1-byte zero-window probes. */
   beyondWindow = 0;
   private dataCount = 0;
+  private txCount = 0;
+  private highestSent = 0;
+  private sndMax(): number {
+    return ((this.sndNxt - this.highestSent) | 0) > 0 ? this.sndNxt : this.highestSent;
+  }
+  txDropped = 0;
   private unsent: Uint8Array = new Uint8Array(0);
   private ourFin = false;
   private ourFinSeq = 0;
@@ -337,6 +345,7 @@ export class TestTcp {
     const flags = this.state === 'syn-received' ? F.SYN | F.ACK : F.SYN;
     // State first: the network may answer synchronously, from inside sendTcp.
     this.sndNxt = (this.sndUna + 1) >>> 0;
+    this.highestSent = this.sndNxt;
     this.stack.sendTcp(this.remoteIp, { sp: this.localPort, dp: this.remotePort, seq: this.sndUna, ack: flags & F.ACK ? this.rcvNxt : 0, flags, win: this.window(), mss: this.opts.mss ?? 1460, data: new Uint8Array(0) });
   }
 
@@ -367,8 +376,10 @@ export class TestTcp {
     }
     if (s.flags & F.ACK) {
       const adv = (s.ack - this.sndUna) | 0;
-      if (adv > 0 && ((this.sndNxt - s.ack) | 0) >= 0) {
+      // After a go-back-N rewind, ACKs can cover data sent before the rewind (up to sndMax).
+      if (adv > 0 && ((this.sndMax() - s.ack) | 0) >= 0) {
         this.sndUna = s.ack;
+        if (((s.ack - this.sndNxt) | 0) > 0) this.sndNxt = s.ack;
         if (this.state === 'syn-received') this.state = 'established';
         if (this.ourFin && s.ack === ((this.ourFinSeq + 1) >>> 0)) this.finAcked = true;
       }
@@ -425,12 +436,20 @@ export class TestTcp {
       if (left <= 0 || room <= 0) break;
       const n = Math.min(left, room, this.peerMss);
       const seq = this.sndNxt;
+      const fresh = ((seq - this.highestSent) | 0) >= 0;
       this.sndNxt = (this.sndNxt + n) >>> 0;
+      this.highestSent = this.sndMax();
+      // Only first transmissions are lost, so every retransmission round makes progress.
+      if (this.opts.dropTxEvery && fresh && ++this.txCount % this.opts.dropTxEvery === 0) {
+        this.txDropped++;
+        continue;
+      }
       this.stack.sendTcp(this.remoteIp, { sp: this.localPort, dp: this.remotePort, seq, ack: this.rcvNxt, flags: F.ACK | F.PSH, win: this.window(), data: this.unsent.slice(offset, offset + n) });
     }
     if (this.ourFin && this.ourFinSeq === 0 && this.unsentOffset() >= this.unsent.length) {
       this.ourFinSeq = this.sndNxt;
       this.sndNxt = (this.sndNxt + 1) >>> 0;
+      this.highestSent = this.sndMax();
       this.stack.sendTcp(this.remoteIp, { sp: this.localPort, dp: this.remotePort, seq: this.ourFinSeq, ack: this.rcvNxt, flags: F.ACK | F.FIN, win: this.window(), data: new Uint8Array(0) });
     }
     // Trim acknowledged data and retransmit on silence.

@@ -249,6 +249,104 @@ describe('user-mode network: TCP NAT to the host loopback via 10.0.2.2', () => {
   });
 });
 
+describe('user-mode network: TCP failure paths', () => {
+  it('guest → host segments lost on the way are recovered by the guest retransmitting', async () => {
+    const upload = body(200 * 1024);
+    let got = Buffer.alloc(0);
+    const server = createServer((s) => {
+      const parts: Buffer[] = [];
+      s.on('data', (d) => parts.push(d));
+      s.on('end', () => { got = Buffer.concat(parts); s.end(); });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const { g } = await rig();
+    await arpGateway(g);
+    const c = new TestTcp(g, 40100, GW, (server.address() as AddressInfo).port, { dropTxEvery: 9 });
+    cleanups.push(() => c.dispose());
+    await c.connect();
+    c.write(upload);
+    c.close();
+    await c.until(() => c.finReceived && c.finAcked, 'the upload to complete', 60_000);
+    expect(c.txDropped).toBeGreaterThan(5);
+    expect(sha(got)).toBe(sha(upload));
+  });
+
+  it('a host reset mid-transfer resets the guest connection', async () => {
+    const server = createServer((s) => {
+      s.write(body(10_000));
+      setTimeout(() => s.resetAndDestroy(), 50);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const { g, net } = await rig();
+    await arpGateway(g);
+    const c = new TestTcp(g, 40101, GW, (server.address() as AddressInfo).port);
+    cleanups.push(() => c.dispose());
+    await c.connect();
+    await c.until(() => c.resetReceived, 'the RST');
+    expect(c.receivedBytes).toBe(10_000);
+    expect(net.tcp.connectionCount).toBe(0);
+  });
+
+  it('a guest reset closes the host socket', async () => {
+    let hostClosed: () => void = () => {};
+    const closed = new Promise<void>((r) => (hostClosed = r));
+    const server = createServer((s) => {
+      s.on('error', () => {});
+      s.on('close', () => hostClosed());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const { g, net } = await rig();
+    await arpGateway(g);
+    const c = new TestTcp(g, 40102, GW, (server.address() as AddressInfo).port);
+    cleanups.push(() => c.dispose());
+    await c.connect();
+    g.sendTcp(GW, { sp: 40102, dp: c.remotePort, seq: c.sndNxt, ack: c.rcvNxt, flags: F.RST | F.ACK, win: 0, data: new Uint8Array(0) });
+    await closed;
+    expect(net.tcp.connectionCount).toBe(0);
+  });
+
+  it('a guest that stops acknowledging is reset after the retransmission limit, and the host socket closed', async () => {
+    let hostClosed: () => void = () => {};
+    const closed = new Promise<void>((r) => (hostClosed = r));
+    const server = createServer((s) => {
+      s.on('error', () => {});
+      s.on('close', () => hostClosed());
+      s.write(body(5000));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const { g, net, logs } = await rig({ tcp: { initialRtoMs: 20, maxRtoMs: 40, maxRetries: 3 } });
+    await arpGateway(g);
+    const c = new TestTcp(g, 40103, GW, (server.address() as AddressInfo).port, { dropEvery: 1 });
+    cleanups.push(() => c.dispose());
+    await c.connect();
+    await closed;
+    await c.until(() => c.resetReceived, 'the RST');
+    expect(net.tcp.connectionCount).toBe(0);
+    expect(logs.join('\n')).toMatch(/retransmission limit/);
+  });
+
+  it('hostfwd: the SYN into the guest is retransmitted until a listener answers', async () => {
+    const { g, net } = await rig({
+      hostForwards: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 0, guestAddress: undefined, guestPort: 7000 }],
+      tcp: { initialRtoMs: 50 },
+    });
+    await arpGateway(g);
+    const host = connect(net.forwardedPorts()[0]!.hostPort, '127.0.0.1');
+    const answer = new Promise<string>((r) => host.on('data', (d) => r(d.toString())));
+    await new Promise((r) => setTimeout(r, 120)); // the first SYN finds no listener (the stack ignores it)
+    let conn: TestTcp | undefined;
+    cleanups.push(listen(g, 7000, (c) => { conn = c; cleanups.push(() => c.dispose()); }));
+    await new Promise<void>((r, j) => { const t = setInterval(() => { if (conn?.state === 'established') { clearInterval(t); r(); } }, 5); setTimeout(() => j(new Error('no connection')), 5000); });
+    conn!.write(new TextEncoder().encode('hello from the guest'));
+    expect(await answer).toBe('hello from the guest');
+    host.destroy();
+  });
+});
+
 describe('user-mode network: hostfwd', () => {
   it('tcp: a host connection reaches a guest listener; data both ways; close both ways', async () => {
     const { g, net } = await rig({ hostForwards: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 0, guestAddress: undefined, guestPort: 8080 }] });
