@@ -50,6 +50,16 @@ export interface CpuOptions {
   tsc?: () => bigint;
   /** Value of IA32_APIC_BASE reported by RDMSR, or undefined when the platform has no local APIC. */
   apicBase?: bigint;
+  /**
+   * Platform MSRs (the local APIC: IA32_APIC_BASE, TSC_DEADLINE): consulted first for IA32_APIC_BASE and for every
+   * MSR the CPU itself does not implement. readMsr returns undefined / writeMsr false for "not mine" (→ #GP).
+   */
+  platformMsrs?: PlatformMsrs;
+}
+
+export interface PlatformMsrs {
+  readMsr(index: number): bigint | undefined;
+  writeMsr(index: number, value: bigint): boolean;
 }
 
 /** Nominal TSC frequency reported in CPUID 0x15/0x16 and used by the default clock: 1 GHz. */
@@ -93,6 +103,9 @@ export class Cpu {
   idtBase = 0; idtLimit = 0x3ff;
   readonly dr = new Float64Array(8);
   readonly msr: CpuMsrs;
+  platformMsrs: PlatformMsrs | undefined;
+  /** Platform view of CPUID (APIC ID, LAPIC timer features): receives the built-in result, returns what the guest sees. */
+  cpuidFilter: ((leaf: number, subleaf: number, r: [number, number, number, number]) => [number, number, number, number]) | undefined;
   /** What CPUID reports (SIMD bits follow what is wired from lib/cpu/simd). */
   cpuidConfig: CpuidConfig;
   readonly simd = new SimdUnit();
@@ -159,7 +172,8 @@ export class Cpu {
     const start = process.hrtime.bigint();
     this.tscSource = opts.tsc ?? (() => process.hrtime.bigint() - start);
     this.msr = new CpuMsrs(opts.apicBase);
-    this.cpuidConfig = { apic: opts.apicBase !== undefined, sse3: SIMD_FEATURES.sse3, ssse3: SIMD_FEATURES.ssse3, sse41: SIMD_FEATURES.sse41 };
+    this.platformMsrs = opts.platformMsrs;
+    this.cpuidConfig = { apic: opts.apicBase !== undefined || opts.platformMsrs !== undefined, sse3: SIMD_FEATURES.sse3, ssse3: SIMD_FEATURES.ssse3, sse41: SIMD_FEATURES.sse41 };
     this.reset();
     if (opts.mode === 'protected32') this.setFlatMode(32);
     else if (opts.mode === 'long64') this.setFlatMode(64);

@@ -200,6 +200,7 @@ function u64Of(c: Cpu): bigint { return big(c.lo[0]!, c.lo[2]!); }
 
 export function readMsr(c: Cpu, index: number): bigint | undefined {
   const m = c.msr;
+  if (c.platformMsrs && index === MSR_APIC_BASE) return c.platformMsrs.readMsr(index);
   switch (index) {
     case MSR_TSC: return BigInt.asUintN(64, c.readTsc());
     case MSR_APIC_BASE: return m.apicBase;
@@ -222,13 +223,14 @@ export function readMsr(c: Cpu, index: number): bigint | undefined {
     case MSR_GS_BASE: return numberToU64(c.segBase[GS]!);
     case MSR_KERNEL_GS_BASE: return numberToU64(m.kernelGsBase);
     case MSR_TSC_AUX: return BigInt(m.tscAux >>> 0);
-    default: return undefined;
+    default: return c.platformMsrs?.readMsr(index);
   }
 }
 
 /** Returns false when the MSR does not exist or the value is invalid (→ #GP). */
 export function writeMsr(c: Cpu, index: number, v: bigint): boolean {
   const m = c.msr;
+  if (c.platformMsrs && index === MSR_APIC_BASE) return c.platformMsrs.writeMsr(index, v);
   const addr = (): number | undefined => (isCanonical(v) ? canonicalNumber(v) : undefined);
   switch (index) {
     case MSR_TSC: m.tscOffset = BigInt.asIntN(64, v) - c.tscSource(); return true;
@@ -260,7 +262,7 @@ export function writeMsr(c: Cpu, index: number, v: bigint): boolean {
     case MSR_GS_BASE: { const a = addr(); if (a === undefined) return false; c.segBase[GS] = a; return true; }
     case MSR_KERNEL_GS_BASE: { const a = addr(); if (a === undefined) return false; m.kernelGsBase = a; return true; }
     case MSR_TSC_AUX: m.tscAux = Number(v & 0xffffffffn); return true;
-    default: return false;
+    default: return c.platformMsrs?.writeMsr(index, v) ?? false;
   }
 }
 
@@ -286,7 +288,9 @@ def('rdtscp', (c) => {
   c.setReg(0, 4, Number(t & 0xffffffffn), 0); c.setReg(2, 4, Number(t >> 32n), 0); c.setReg(1, 4, c.msr.tscAux, 0);
 });
 def('cpuid', (c) => {
-  const [a, b, cx, d] = cpuid(c.cpuidConfig, c.lo[0]! >>> 0, c.lo[1]! >>> 0);
+  const leaf = c.lo[0]! >>> 0, subleaf = c.lo[1]! >>> 0;
+  const builtIn = cpuid(c.cpuidConfig, leaf, subleaf);
+  const [a, b, cx, d] = c.cpuidFilter ? c.cpuidFilter(leaf, subleaf, builtIn) : builtIn;
   c.setReg(0, 4, a, 0); c.setReg(3, 4, b, 0); c.setReg(1, 4, cx, 0); c.setReg(2, 4, d, 0);
 });
 
