@@ -173,8 +173,8 @@ export function roundExact(hi: number, lo: number, e2: number, f: FpFormat, rc: 
 
 // ---- error-free transformations ----
 
-let tpErr = 0;
-/** Returns RN(a*b) and leaves the exact error a*b - RN(a*b) in tpErr (operands must be moderate, |x| < 2^995). */
+const tpOut = new Float64Array(1);
+/** Returns RN(a*b) and leaves the exact error a*b - RN(a*b) in tpOut[0]! (operands must be moderate, |x| < 2^995). */
 function twoProduct(a: number, b: number): number {
   const p = a * b;
   let c = 134217729 * a;
@@ -183,7 +183,7 @@ function twoProduct(a: number, b: number): number {
   c = 134217729 * b;
   const bh = c - (c - b);
   const bl = b - bh;
-  tpErr = ah * bh - p + ah * bl + al * bh + al * bl;
+  tpOut[0] = ah * bh - p + ah * bl + al * bh + al * bl;
   return p;
 }
 
@@ -268,7 +268,7 @@ export function fpMul(a: number, b: number, f: FpFormat, rc: number): number {
     const ap = p < 0 ? -p : p;
     if (aa < SAFE_HI && ab < SAFE_HI && aa > SAFE_LO && ab > SAFE_LO && ap > SAFE_RESULT && ap < SAFE_HI) {
       twoProduct(a, b);
-      const r = fastResult(p, tpErr === 0, f);
+      const r = fastResult(p, tpOut[0]! === 0, f);
       if (r !== undefined) return r;
     }
   }
@@ -277,7 +277,7 @@ export function fpMul(a: number, b: number, f: FpFormat, rc: number): number {
   const ma = scale2(a, -ea);
   const mb = scale2(b, -eb);
   const hi = twoProduct(ma, mb);
-  return roundExact(hi, tpErr, ea + eb, f, rc);
+  return roundExact(hi, tpOut[0]!, ea + eb, f, rc);
 }
 
 /** a / b rounded to f. 0/0, Inf/Inf → NaN with FE_IE; finite/0 → ±Inf with FE_ZE. */
@@ -303,7 +303,7 @@ export function fpDiv(a: number, b: number, f: FpFormat, rc: number): number {
     const aa = a < 0 ? -a : a;
     if (aq < SAFE_HI && ab < SAFE_HI && aq > SAFE_LO && ab > SAFE_LO && aa > SAFE_RESULT && aa < SAFE_HI) {
       const h = twoProduct(q, b);
-      const r = fastResult(q, h === a && tpErr === 0, f);
+      const r = fastResult(q, h === a && tpOut[0]! === 0, f);
       if (r !== undefined) return r;
     }
   }
@@ -313,7 +313,7 @@ export function fpDiv(a: number, b: number, f: FpFormat, rc: number): number {
   const mb = scale2(b, -eb);
   const q = ma / mb;
   const h = twoProduct(q, mb);
-  const r = ma - h - tpErr;
+  const r = ma - h - tpOut[0]!;
   return roundExact(q, r / mb, ea - eb, f, rc);
 }
 
@@ -327,7 +327,7 @@ export function fpSqrt(a: number, f: FpFormat, rc: number): number {
   if (rc === RC_NEAREST && a < SAFE_HI && a > SAFE_RESULT) {
     const q = Math.sqrt(a);
     const h = twoProduct(q, q);
-    const r = fastResult(q, h === a && tpErr === 0, f);
+    const r = fastResult(q, h === a && tpOut[0]! === 0, f);
     if (r !== undefined) return r;
   }
   const e = ilogb(a);
@@ -335,7 +335,7 @@ export function fpSqrt(a: number, f: FpFormat, rc: number): number {
   const m = scale2(a, -2 * k); // [1, 4)
   const s = Math.sqrt(m);
   const h = twoProduct(s, s);
-  const r = m - h - tpErr;
+  const r = m - h - tpOut[0]!;
   return roundExact(s, r / (2 * s), k, f, rc);
 }
 

@@ -3,7 +3,7 @@
 
 import { FE_IE, FE_PE, FMT32, FMT64, RC_ZERO, fpRound, fpRoundInt, fpStatus, fpReset, roundExact, type FpFormat } from './fp-core.js';
 import { f32IsNaN, f32IsSNaN, f64FromBits, f64Hi, f64IsNaN, f64IsSNaN, f64Lo } from './bits.js';
-import { in32, in64, laneAcc, out32, out64, outHi, reportedFlags } from './sse-fp-lanes.js';
+import { in32, in64, laneAcc, out32, out64, hiOut, reportedFlags } from './sse-fp-lanes.js';
 import { MXCSR_DAZ, SimdState, XM } from './state.js';
 import { mmxEnter, mmxMark } from './mmx-state.js';
 
@@ -31,7 +31,8 @@ function noFault(st: SimdState): boolean {
 
 // ---- float → integer ----
 
-let cvtHi = 0;
+/** High dword side result (typed-array slot: avoids heap-number allocation). */
+const cvtOut = new Uint32Array(1);
 /** Source value (finite number or NaN marker) → int32 (returned) under rc; NaN/overflow → indefinite + IE. */
 function toI32(v: number, nan: boolean, rc: number): number {
   if (nan) {
@@ -47,23 +48,23 @@ function toI32(v: number, nan: boolean, rc: number): number {
   laneAcc.flags |= fpStatus.flags & FE_PE;
   return r | 0;
 }
-/** → int64 as lo (returned) / cvtHi. */
+/** → int64 as lo (returned) / cvtOut[0]!. */
 function toI64(v: number, nan: boolean, rc: number): number {
   if (nan) {
     laneAcc.flags |= FE_IE;
-    cvtHi = 0x80000000;
+    cvtOut[0] = 0x80000000;
     return 0;
   }
   fpReset();
   const r = fpRoundInt(v, rc);
   if (!(r >= -9223372036854775808 && r < 9223372036854775808)) {
     laneAcc.flags |= FE_IE;
-    cvtHi = 0x80000000;
+    cvtOut[0] = 0x80000000;
     return 0;
   }
   laneAcc.flags |= fpStatus.flags & FE_PE;
   const hi = Math.floor(r / 4294967296);
-  cvtHi = hi >>> 0;
+  cvtOut[0] = hi >>> 0;
   return (r - hi * 4294967296) >>> 0;
 }
 
@@ -94,7 +95,7 @@ export function cvtss2si(st: SimdState, s: Uint32Array, so: number, is64: boolea
   let hi = 0;
   if (is64) {
     lo = toI64(v, nan, rc);
-    hi = cvtHi;
+    hi = cvtOut[0]!;
   } else lo = toI32(v, nan, rc) >>> 0;
   if (!noFault(st)) return XM;
   st.ires[0] = lo;
@@ -116,7 +117,7 @@ export function cvtsd2si(st: SimdState, s: Uint32Array, so: number, is64: boolea
   let hi = 0;
   if (is64) {
     lo = toI64(v, nan, rc);
-    hi = cvtHi;
+    hi = cvtOut[0]!;
   } else lo = toI32(v, nan, rc) >>> 0;
   if (!noFault(st)) return XM;
   st.ires[0] = lo;
@@ -226,7 +227,7 @@ export function cvtsi2sd(st: SimdState, d: number, lo: number, hi: number, is64:
     r = lo | 0;
   }
   tmp[0] = out64(r, st.mxcsr);
-  tmp[1] = outHi;
+  tmp[1] = hiOut[0]!;
   return commit(st, d, 0, 2);
 }
 /** CVTDQ2PS xmm, xmm/m128. */
@@ -265,18 +266,18 @@ export function cvtpi2pd(st: SimdState, d: number, s: Uint32Array, so: number, f
 
 // ---- float ↔ float ----
 
-/** float32 bits → float64 (lo returned, hi in cvtHi); SNaN quieted with IE, denormal DE/DAZ. */
+/** float32 bits → float64 (lo returned, hi in cvtOut[0]!); SNaN quieted with IE, denormal DE/DAZ. */
 function f32ToF64(b: number, mx: number): number {
   if (f32IsNaN(b)) {
     if (f32IsSNaN(b)) laneAcc.flags |= FE_IE;
     const q = (b | 0x00400000) >>> 0;
     const mant = q & 0x007fffff;
-    cvtHi = ((q & 0x80000000) | 0x7ff00000 | (mant >>> 3)) >>> 0;
+    cvtOut[0] = ((q & 0x80000000) | 0x7ff00000 | (mant >>> 3)) >>> 0;
     return (mant << 29) >>> 0;
   }
   const v = in32(b, mx);
   const lo = f64Lo(v);
-  cvtHi = f64Hi();
+  cvtOut[0] = f64Hi();
   return lo;
 }
 /** float64 → float32 bits with rounding, overflow/underflow, FTZ. */
@@ -296,16 +297,16 @@ export function cvtps2pd(st: SimdState, d: number, s: Uint32Array, so: number): 
   const a = s[so]!;
   const b = s[so + 1]!;
   tmp[0] = f32ToF64(a, st.mxcsr);
-  tmp[1] = cvtHi;
+  tmp[1] = cvtOut[0]!;
   tmp[2] = f32ToF64(b, st.mxcsr);
-  tmp[3] = cvtHi;
+  tmp[3] = cvtOut[0]!;
   return commit(st, d, 0, 4);
 }
 /** CVTSS2SD xmm, xmm/m32 (upper qword preserved). */
 export function cvtss2sd(st: SimdState, d: number, s: Uint32Array, so: number): number {
   laneAcc.flags = 0;
   tmp[0] = f32ToF64(s[so]!, st.mxcsr);
-  tmp[1] = cvtHi;
+  tmp[1] = cvtOut[0]!;
   return commit(st, d, 0, 2);
 }
 /** CVTPD2PS xmm, xmm/m128 (high qword zeroed). */

@@ -80,15 +80,16 @@ export function out32(r: number, mx: number): number {
   return f32ToBits(r);
 }
 
-/** High dword of the last out64 result (the low dword is returned). */
-export let outHi = 0;
+/** High dword of the last float64 lane result (the low dword is returned). A typed-array slot rather than a
+ * module variable: storing dwords >= 2^30 in a variable would allocate a heap number on every lane. */
+export const hiOut = new Uint32Array(1);
 
-/** Result number → float64 bits (returns lo, leaves hi in outHi), applying FTZ and unmasked-UE rules. */
+/** Result number → float64 bits (returns lo, leaves hi in hiOut[0]!), applying FTZ and unmasked-UE rules. */
 export function out64(r: number, mx: number): number {
   let fl = fpStatus.flags;
   if (r !== r) {
     laneAcc.flags |= fl;
-    outHi = F64_INDEFINITE_HI;
+    hiOut[0] = F64_INDEFINITE_HI;
     return 0;
   }
   if (fl & FE_OE && !(mx & MXCSR_OM)) {
@@ -98,13 +99,13 @@ export function out64(r: number, mx: number): number {
     if (!(mx & MXCSR_UM)) fl = (fl & ~FE_PE) | FE_UE | (fpStatus.inexactUnbounded ? FE_PE : 0);
     else if (mx & MXCSR_FTZ) {
       laneAcc.flags |= fl | FE_UE | FE_PE;
-      outHi = isNeg(r) ? 0x80000000 : 0;
+      hiOut[0] = isNeg(r) ? 0x80000000 : 0;
       return 0;
     }
   }
   laneAcc.flags |= fl;
   const lo = f64Lo(r);
-  outHi = f64Hi();
+  hiOut[0] = f64Hi();
   return lo;
 }
 
@@ -168,7 +169,7 @@ export function sqrt32(b: number, mx: number): number {
   return out32(fpSqrt(x, FMT32, (mx >>> 13) & 3), mx);
 }
 
-/** One float64 lane of ADD/SUB/MUL/DIV/MIN/MAX; returns lo, high dword in outHi. */
+/** One float64 lane of ADD/SUB/MUL/DIV/MIN/MAX; returns lo, high dword in hiOut[0]!. */
 export function lane64(op: number, alo: number, ahi: number, blo: number, bhi: number, mx: number): number {
   const aNaN = f64IsNaN(alo, ahi);
   const bNaN = f64IsNaN(blo, bhi);
@@ -176,10 +177,10 @@ export function lane64(op: number, alo: number, ahi: number, blo: number, bhi: n
     if (aNaN || bNaN) {
       laneAcc.flags |= FE_IE;
       if (mx & MXCSR_DAZ && (bhi & 0x7ff00000) === 0) {
-        outHi = (bhi & 0x80000000) >>> 0;
+        hiOut[0] = (bhi & 0x80000000) >>> 0;
         return 0;
       }
-      outHi = bhi;
+      hiOut[0] = bhi;
       return blo;
     }
     const x = in64(alo, ahi, mx);
@@ -187,16 +188,16 @@ export function lane64(op: number, alo: number, ahi: number, blo: number, bhi: n
     const pickA = op === OP_MIN ? x < y : x > y;
     const v = pickA ? x : y;
     const lo = f64Lo(v);
-    outHi = f64Hi();
+    hiOut[0] = f64Hi();
     return lo;
   }
   if (aNaN || bNaN) {
     if (f64IsSNaN(alo, ahi) || f64IsSNaN(blo, bhi)) laneAcc.flags |= FE_IE;
     if (aNaN) {
-      outHi = (ahi | 0x00080000) >>> 0;
+      hiOut[0] = (ahi | 0x00080000) >>> 0;
       return alo;
     }
-    outHi = (bhi | 0x00080000) >>> 0;
+    hiOut[0] = (bhi | 0x00080000) >>> 0;
     return blo;
   }
   const saved = laneAcc.flags;
@@ -222,16 +223,16 @@ export function lane64(op: number, alo: number, ahi: number, blo: number, bhi: n
   return out64(r, mx);
 }
 
-/** SQRT of one float64 lane; returns lo, high dword in outHi. */
+/** SQRT of one float64 lane; returns lo, high dword in hiOut[0]!. */
 export function sqrt64(lo: number, hi: number, mx: number): number {
   if (f64IsNaN(lo, hi)) {
     if (f64IsSNaN(lo, hi)) laneAcc.flags |= FE_IE;
-    outHi = (hi | 0x00080000) >>> 0;
+    hiOut[0] = (hi | 0x00080000) >>> 0;
     return lo;
   }
   if (hi & 0x80000000 && ((hi & 0x7fffffff) !== 0 || lo !== 0) && !(mx & MXCSR_DAZ && (hi & 0x7ff00000) === 0)) {
     laneAcc.flags |= FE_IE;
-    outHi = F64_INDEFINITE_HI;
+    hiOut[0] = F64_INDEFINITE_HI;
     return 0;
   }
   const x = in64(lo, hi, mx);

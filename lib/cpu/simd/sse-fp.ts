@@ -23,7 +23,7 @@ import {
   laneAcc,
   out32,
   out64,
-  outHi,
+  hiOut,
   sqrt32,
   sqrt64,
 } from './sse-fp-lanes.js';
@@ -62,7 +62,7 @@ function packed64(op: number, st: SimdState, d: number, s: Uint32Array, so: numb
   laneAcc.flags = 0;
   for (let i = 0; i < n; i += 2) {
     tmp[i] = lane64(op, x[b + i]!, x[b + i + 1]!, s[so + i]!, s[so + i + 1]!, mx);
-    tmp[i + 1] = outHi;
+    tmp[i + 1] = hiOut[0]!;
   }
   return commit(st, d, 0, n);
 }
@@ -101,7 +101,7 @@ function sqrtN64(st: SimdState, d: number, s: Uint32Array, so: number, n: number
   laneAcc.flags = 0;
   for (let i = 0; i < n; i += 2) {
     tmp[i] = sqrt64(s[so + i]!, s[so + i + 1]!, st.mxcsr);
-    tmp[i + 1] = outHi;
+    tmp[i + 1] = hiOut[0]!;
   }
   return commit(st, d, 0, n);
 }
@@ -244,9 +244,9 @@ export function addsubpd(st: SimdState, d: number, s: Uint32Array, so: number): 
   const mx = st.mxcsr;
   laneAcc.flags = 0;
   tmp[0] = lane64(OP_SUB, x[b]!, x[b + 1]!, s[so]!, s[so + 1]!, mx);
-  tmp[1] = outHi;
+  tmp[1] = hiOut[0]!;
   tmp[2] = lane64(OP_ADD, x[b + 2]!, x[b + 3]!, s[so + 2]!, s[so + 3]!, mx);
-  tmp[3] = outHi;
+  tmp[3] = hiOut[0]!;
   return commit(st, d, 0, 4);
 }
 /** HADDPS/HSUBPS: d = [d0∘d1, d2∘d3, s0∘s1, s2∘s3]. */
@@ -267,9 +267,9 @@ function hpd(op: number, st: SimdState, d: number, s: Uint32Array, so: number): 
   const mx = st.mxcsr;
   laneAcc.flags = 0;
   tmp[0] = lane64(op, x[b]!, x[b + 1]!, x[b + 2]!, x[b + 3]!, mx);
-  tmp[1] = outHi;
+  tmp[1] = hiOut[0]!;
   tmp[2] = lane64(op, s[so]!, s[so + 1]!, s[so + 2]!, s[so + 3]!, mx);
-  tmp[3] = outHi;
+  tmp[3] = hiOut[0]!;
   return commit(st, d, 0, 4);
 }
 export const haddps = (st: SimdState, d: number, s: Uint32Array, so: number): number => hps(OP_ADD, st, d, s, so);
@@ -304,7 +304,7 @@ function out32Plain(r: number): number {
 function round64(lo: number, hi: number, rc: number, imm: number, mx: number): number {
   if (f64IsNaN(lo, hi)) {
     if (f64IsSNaN(lo, hi)) laneAcc.flags |= FE_IE;
-    roundHi = (hi | 0x00080000) >>> 0;
+    roundOut[0] = (hi | 0x00080000) >>> 0;
     return lo;
   }
   const save = laneAcc.flags;
@@ -315,10 +315,10 @@ function round64(lo: number, hi: number, rc: number, imm: number, mx: number): n
   if (!(imm & 8)) laneAcc.flags |= fpStatus.flags & FE_PE;
   fpReset();
   const rlo = out64(r, 0x1f80);
-  roundHi = outHi;
+  roundOut[0] = hiOut[0]!;
   return rlo;
 }
-let roundHi = 0;
+const roundOut = new Uint32Array(1);
 
 export function roundps(st: SimdState, d: number, s: Uint32Array, so: number, imm: number): number {
   laneAcc.flags = 0;
@@ -336,14 +336,14 @@ export function roundpd(st: SimdState, d: number, s: Uint32Array, so: number, im
   const rc = roundRc(st, imm);
   for (let i = 0; i < 4; i += 2) {
     tmp[i] = round64(s[so + i]!, s[so + i + 1]!, rc, imm, st.mxcsr);
-    tmp[i + 1] = roundHi;
+    tmp[i + 1] = roundOut[0]!;
   }
   return commit(st, d, 0, 4);
 }
 export function roundsd(st: SimdState, d: number, s: Uint32Array, so: number, imm: number): number {
   laneAcc.flags = 0;
   tmp[0] = round64(s[so]!, s[so + 1]!, roundRc(st, imm), imm, st.mxcsr);
-  tmp[1] = roundHi;
+  tmp[1] = roundOut[0]!;
   return commit(st, d, 0, 2);
 }
 
@@ -382,7 +382,7 @@ export function dppd(st: SimdState, d: number, s: Uint32Array, so: number, imm: 
   for (let i = 0; i < 2; i++) {
     if (imm & (0x10 << i)) {
       dpTmp[i * 2] = lane64(OP_MUL, x[b + i * 2]!, x[b + i * 2 + 1]!, s[so + i * 2]!, s[so + i * 2 + 1]!, mx);
-      dpTmp[i * 2 + 1] = outHi;
+      dpTmp[i * 2 + 1] = hiOut[0]!;
     } else {
       dpTmp[i * 2] = 0;
       dpTmp[i * 2 + 1] = 0;
@@ -392,7 +392,7 @@ export function dppd(st: SimdState, d: number, s: Uint32Array, so: number, imm: 
   const earlier = laneAcc.flags;
   laneAcc.flags = 0;
   const lo = lane64(OP_ADD, dpTmp[0]!, dpTmp[1]!, dpTmp[2]!, dpTmp[3]!, mx);
-  const hi = outHi;
+  const hi = hiOut[0]!;
   for (let i = 0; i < 2; i++) {
     tmp[i * 2] = imm & (1 << i) ? lo : 0;
     tmp[i * 2 + 1] = imm & (1 << i) ? hi : 0;
