@@ -8,7 +8,7 @@ import { UserNetwork, type UserNetworkOptions } from './user/user-network.js';
 export interface CreateNetBackendOptions {
   log?: (message: string) => void;
   /** Extra options for the user-mode network (e.g. dnsServers); the spec's net/hostfwd take precedence. */
-  user?: Omit<UserNetworkOptions, 'network' | 'prefixLength' | 'hostForwards'>;
+  user?: Omit<UserNetworkOptions, 'network' | 'prefixLength' | 'hostForwards' | 'restrict'>;
 }
 
 export async function createNetBackend(spec: string | NetSpec, options: CreateNetBackendOptions = {}): Promise<NetBackend> {
@@ -22,6 +22,7 @@ export async function createNetBackend(spec: string | NetSpec, options: CreateNe
         network: s.network,
         prefixLength: s.prefixLength,
         hostForwards: s.hostForwards,
+        restrict: s.restrict,
       });
     case 'tap':
       return TapBackend.open(s.ifname, log ? { log } : {});

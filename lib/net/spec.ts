@@ -1,6 +1,6 @@
 /**
  * The command-line network specifications:
- *   user[,net=10.0.2.0/24][,hostfwd=tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...[,hostfwd=udp:...]
+ *   user[,net=10.0.2.0/24][,restrict=on|off][,hostfwd=tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...[,hostfwd=udp:...]
  *   tap,ifname=NAME
  *   socket,listen=HOST:PORT | socket,connect=HOST:PORT
  * Errors name the field at fault.
@@ -24,6 +24,8 @@ export interface UserNetSpec {
   network: string;
   prefixLength: number;
   hostForwards: HostForward[];
+  /** restrict=on: the guest reaches only the gateway's services and the host loopback, nothing beyond. */
+  restrict: boolean;
 }
 
 export interface TapNetSpec {
@@ -87,7 +89,7 @@ export function parseNetSpec(spec: string): NetSpec {
 }
 
 function parseUser(spec: string, fields: Array<{ key: string; value: string }>): UserNetSpec {
-  const out: UserNetSpec = { kind: 'user', network: DEFAULT_USER_NETWORK, prefixLength: DEFAULT_USER_PREFIX, hostForwards: [] };
+  const out: UserNetSpec = { kind: 'user', network: DEFAULT_USER_NETWORK, prefixLength: DEFAULT_USER_PREFIX, hostForwards: [], restrict: false };
   for (const { key, value } of fields) {
     if (key === 'net') {
       const m = /^(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?$/.exec(value);
@@ -99,10 +101,13 @@ function parseUser(spec: string, fields: Array<{ key: string; value: string }>):
       const mask = prefixMask(prefix);
       out.network = numberToIpv4((addr & mask) >>> 0);
       out.prefixLength = prefix;
+    } else if (key === 'restrict') {
+      if (!['on', 'off', 'yes', 'no'].includes(value)) throw new NetSpecError(spec, 'restrict', `"${value}" is not on or off`);
+      out.restrict = value === 'on' || value === 'yes';
     } else if (key === 'hostfwd') {
       out.hostForwards.push(parseHostForward(spec, value));
     } else {
-      throw new NetSpecError(spec, key, 'unknown option for user (expected net or hostfwd)');
+      throw new NetSpecError(spec, key, 'unknown option for user (expected net, hostfwd or restrict)');
     }
   }
   return out;

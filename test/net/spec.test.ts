@@ -3,11 +3,13 @@ import { NetSpecError, parseNetSpec } from '../../lib/net/spec.js';
 
 describe('parseNetSpec', () => {
   it('user with defaults, net= and hostfwd (tcp and udp, defaults for the addresses)', () => {
-    expect(parseNetSpec('user')).toEqual({ kind: 'user', network: '10.0.2.0', prefixLength: 24, hostForwards: [] });
+    expect(parseNetSpec('user')).toEqual({ kind: 'user', network: '10.0.2.0', prefixLength: 24, hostForwards: [], restrict: false });
+    expect(parseNetSpec('user,restrict=on')).toMatchObject({ restrict: true });
     expect(parseNetSpec('user,net=192.168.77.9/24,hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=udp::5353-10.0.2.20:53,hostfwd=:8080-:80')).toEqual({
       kind: 'user',
       network: '192.168.77.0',
       prefixLength: 24,
+      restrict: false,
       hostForwards: [
         { protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: 2222, guestAddress: undefined, guestPort: 22 },
         { protocol: 'udp', hostAddress: '127.0.0.1', hostPort: 5353, guestAddress: '10.0.2.20', guestPort: 53 },
@@ -26,6 +28,7 @@ describe('parseNetSpec', () => {
   const bad: Array<[string, string, RegExp]> = [
     ['bridge', 'type', /unknown network type "bridge"/],
     ['user,foo=1', 'foo', /unknown option for user/],
+    ['user,restrict=maybe', 'restrict', /not on or off/],
     ['user,net=10.0.2.0/30', 'net', /prefix \/30/],
     ['user,net=300.1.1.1/24', 'net', /not ADDRESS\/PREFIX/],
     ['user,hostfwd=tcp:127.0.0.1:70000-:22', 'hostfwd', /host port "70000"/],

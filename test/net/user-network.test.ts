@@ -469,6 +469,35 @@ describe('user-mode network: UDP NAT and DNS', () => {
     expect(Buffer.from(seen[0]!)).toEqual(Buffer.from(query));
   });
 
+  it('DNS over TCP to 10.0.2.3:53 reaches the first upstream nameserver', async () => {
+    const tcpDns = createServer((s) => s.end('tcp-dns-answer'));
+    await new Promise<void>((r) => tcpDns.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => tcpDns.close(() => r())));
+    const { g } = await rig({ dnsServers: [`127.0.0.1:${(tcpDns.address() as AddressInfo).port}`] });
+    await arpGateway(g);
+    const c = new TestTcp(g, 40060, DNS, 53);
+    cleanups.push(() => c.dispose());
+    await c.connect();
+    await c.until(() => c.finReceived, 'the answer');
+    expect(Buffer.from(c.data).toString()).toBe('tcp-dns-answer');
+  });
+
+  it('restrict: the host loopback stays reachable, outside addresses do not', async () => {
+    const echo = createSocket('udp4');
+    echo.on('message', (m, r) => echo.send(m, r.port, r.address));
+    await new Promise<void>((r) => echo.bind(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => echo.close(() => r())));
+    const { g, net } = await rig({ restrict: true });
+    await arpGateway(g);
+    g.sendUdp(ip('192.0.2.1'), 33001, 9, new Uint8Array(4));
+    g.sendUdp(GW, 33002, echo.address().port, Uint8Array.of(1, 2, 3));
+    await g.waitFor((p) => p.proto === 17 && parseUdpDgram(p.l4).dp === 33002, 2000, 'loopback reply');
+    expect(net.udp.stats.dropped).toBe(1);
+    const c = new TestTcp(g, 40061, ip('192.0.2.1'), 80);
+    cleanups.push(() => c.dispose());
+    await expect(c.connect()).rejects.toThrow(/refused/);
+  });
+
   it('DNS answers SERVFAIL promptly when there is no nameserver or it is unreachable', async () => {
     const closed = createSocket('udp4');
     await new Promise<void>((r) => closed.bind(0, '127.0.0.1', r));

@@ -324,6 +324,11 @@ export class UserNetwork implements NetBackend {
   private mapDestination(ip: number, port: number): { host: string; port: number } | null {
     const a = this.addresses;
     if (ip === a.gateway) return this.hostLoopback ? { host: '127.0.0.1', port } : null;
+    // DNS over TCP (after a truncated UDP answer) goes to the first upstream nameserver.
+    if (ip === a.dns) {
+      const ns = this.dns.servers[0];
+      return port === 53 && ns ? { host: ns.address, port: ns.port } : null;
+    }
     if (this.restrict || port === 0) return null;
     // Our own subnet (other than the gateway), "this network", loopback, multicast and broadcast stay inside.
     const first = ip >>> 24;
