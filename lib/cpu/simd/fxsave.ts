@@ -145,11 +145,17 @@ export function toKvmFpu(st: SimdState): KvmFpu {
   };
 }
 
-/** Loads a kvm_fpu into the state. Throws on malformed input (wrong array sizes, reserved MXCSR bits). */
+/**
+ * Loads a kvm_fpu into the state. Throws on malformed input from the VMM (wrong array sizes, non-integer fields).
+ * MXCSR bits outside this implementation's mask (e.g. AMD's MM bit 17, which the host CPU may accept) are kept as
+ * they are so that a round trip through the interpreter does not change guest state; no operation here uses them.
+ */
 export function fromKvmFpu(st: SimdState, f: KvmFpu): void {
   if (!(f.fpr instanceof Uint8Array) || f.fpr.length !== 128) throw new TypeError('kvm_fpu.fpr: expected 128 bytes');
   if (!(f.xmm instanceof Uint8Array) || f.xmm.length !== 256) throw new TypeError('kvm_fpu.xmm: expected 256 bytes');
-  if (!mxcsrValid(f.mxcsr)) throw new RangeError(`kvm_fpu.mxcsr: reserved bits set in 0x${f.mxcsr.toString(16)}`);
+  for (const k of ['fcw', 'fsw', 'ftwx', 'lastOpcode', 'lastIp', 'lastDp', 'mxcsr'] as const) {
+    if (!Number.isInteger(f[k]) || f[k] < 0) throw new TypeError(`kvm_fpu.${k}: expected a non-negative integer`);
+  }
   const img = new Uint8Array(FXSAVE_SIZE);
   w16(img, 0, f.fcw);
   w16(img, 2, f.fsw);
@@ -157,11 +163,12 @@ export function fromKvmFpu(st: SimdState, f: KvmFpu): void {
   w16(img, 6, f.lastOpcode);
   w64(img, 8, f.lastIp);
   w64(img, 16, f.lastDp);
-  w32(img, 24, f.mxcsr);
+  w32(img, 24, f.mxcsr & MXCSR_MASK);
   for (let i = 0; i < 8; i++) img.set(f.fpr.subarray(16 * i, 16 * i + 10), 32 + 16 * i);
   img.set(f.xmm, 160);
   // TOP must be set before the registers are placed in stack order: fxrstor loads FSW first.
   fxrstor(st, img, 0, { rexW: true, xmmCount: 16 });
+  st.mxcsr = f.mxcsr >>> 0;
 }
 
 /** Serialises a KvmFpu into the 416-byte C layout (for the native ioctl wrapper). */
