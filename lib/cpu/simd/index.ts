@@ -1,7 +1,18 @@
 // x87, MMX, SSE, SSE2, SSE3, SSSE3 and SSE4.1 semantics for the TypeScript interpreter.
 //
 // This module has no decoder and no memory access: the decoder fetches operands, checks alignment / #UD / #NM,
-// and calls the functions below. Everything is synchronous, allocation-free on hot paths and free of BigInt.
+// and calls the functions below. Everything is synchronous. The SSE/MMX paths allocate nothing and use no BigInt;
+// x87 FADD/FSUB/FMUL/FDIV/FSQRT/FSCALE/FPREM use BigInt significands to be exact in 80-bit precision (~1-2 µs per
+// instruction; see x87-exact.ts).
+//
+// ## Accuracy (all checked against the host CPU by test/cpu/simd/*-oracle.test.ts)
+//   SSE..SSE4.1: bit-exact results and MXCSR flags in every rounding mode, DAZ/FTZ, masked and unmasked exceptions
+//     (except RCPPS/RCPSS/RSQRTPS/RSQRTSS: vendor-specific approximations; ours are within the architectural
+//     1.5 * 2^-12 relative error but not bit-identical to Intel or AMD).
+//   x87: loads, stores, integer/BCD conversions, arithmetic, FSQRT, FSCALE, FPREM/FPREM1, FRNDINT, FXTRACT, compares,
+//     constants and status words are bit-exact for all 80-bit inputs, precision and rounding controls.
+//     F2XM1, FYL2X, FYL2XP1, FPTAN, FPATAN, FSIN, FCOS, FSINCOS use Math.* in binary64: within 2 ulp of a double of
+//     the CPU's result, not its 64-bit value; their stack effects and IE/ZE/DE/SF/C2 reporting match.
 //
 // ## State
 //   const st = new SimdState();      st.xmm (Uint32Array(64): XMMn dword j at [4n+j]), st.mxcsr, st.x87 (X87),
@@ -24,7 +35,7 @@
 //   After each non-control x87 instruction call st.x87.recordLast(fop, fip, fcs, fdp, fds).
 //
 // ## Mnemonic → call table
-//   MNEMONIC_TABLE below (checked by test/cpu/simd/table.test.ts: every entry resolves to a function). Mnemonics are
+//   MNEMONIC_TABLE below (checked by test/cpu/simd/sse-known.test.ts: every entry resolves to a function). Mnemonics are
 //   as `objdump -d -M intel` prints them; AT&T x87 memory forms add size suffixes (flds/fldl/fldt, fildl/fildll,
 //   fistps/fistpl/fistpll, ...), which select the m32/m64/m80/m16 variant listed here.
 
