@@ -72,6 +72,8 @@ export class KvmVcpu {
   /** The pending run is runInline (JS thread) rather than runLoop (run thread). */
   private inline = false;
   private stopRequested = false;
+  /** How many times runInline gave the event loop a turn (diagnostics). */
+  inlineYields = 0;
   private closed = false;
   private readonly regsBuf = new Uint8Array(REGS_SIZE);
   private readonly sregsBuf = new Uint8Array(SREGS_SIZE);
@@ -227,8 +229,10 @@ export class KvmVcpu {
    * `sliceMs` of continuous running; the loop then gets one non-blocking turn and the guest resumes.
    * One vCPU per JS thread can run this way at a time (use runLoop or a worker for the others). Same
    * handlers and results as runLoop; kick() from a handler or a callback ends it with { reason: 'intr' }.
+   * `sliceMs` only bounds how long microtasks queued by handlers may wait (I/O and timers interrupt the guest
+   * on their own); each forced turn costs a few hundred µs on kvm_pvm, hence the 10 ms default.
    */
-  runInline(handlers: ExitHandlers = {}, sliceMs = 2): Promise<RunResult> {
+  runInline(handlers: ExitHandlers = {}, sliceMs = 10): Promise<RunResult> {
     if (this.closed) return Promise.reject(new KvmError(constants.errno.EBADF, 'ioctl(KVM_RUN)', 'vCPU is closed'));
     if (this.pending) return Promise.reject(new Error(`vCPU ${this.id}: a run is already active`));
     const sliceNs = Math.max(0, Math.round(sliceMs * 1e6));
@@ -248,6 +252,7 @@ export class KvmVcpu {
             }
             const r = this.native.runInline(sliceNs);
             if (r === 1 || (r === -EINTR && !this.stopRequested)) {
+              this.inlineYields++;
               this.native.yieldThen(step);
               return;
             }
