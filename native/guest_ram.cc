@@ -27,6 +27,11 @@ GuestRam::GuestRam(const Napi::CallbackInfo& info) : Napi::ObjectWrap<GuestRam>(
   if (size == 0 || size % page != 0) {
     throw Napi::RangeError::New(env, "GuestRam size must be a positive multiple of " + std::to_string(page));
   }
+  // V8 (Node 20) cannot wrap more than 4 GiB in one ArrayBuffer, and a failed wrap is not recoverable here.
+  if (size > kMaxGuestRamBlock) {
+    throw Napi::RangeError::New(env, "GuestRam size " + std::to_string(size) +
+                                         " exceeds the 4 GiB per-block limit; back larger RAM with several blocks/slots");
+  }
   void* addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (addr == MAP_FAILED) throw ErrnoError(env, errno, "mmap");
   // The child of a fork (child_process) must not share or copy guest RAM.

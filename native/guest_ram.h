@@ -13,6 +13,9 @@
 
 namespace nodevmm {
 
+// Largest single RAM block: what one JS ArrayBuffer can cover in Node 20.
+constexpr uint64_t kMaxGuestRamBlock = 1ull << 32;
+
 struct RamMapping {
   RamMapping(void* a, size_t s) : addr(a), size(s) {}
   ~RamMapping();

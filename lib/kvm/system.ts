@@ -63,7 +63,10 @@ export class Kvm {
     return new KvmVm(this.addon, new this.addon.KvmVm(this.native, type), this.vcpuMmapSize);
   }
 
-  /** Guest RAM block of `size` bytes (page multiple), demand-zero, not charged until touched. */
+  /**
+   * Guest RAM block of `size` bytes (page multiple, at most 4 GiB: one JS ArrayBuffer), demand-zero, not
+   * charged until touched. Back larger guests with several blocks and memory slots.
+   */
   allocateRam(size: number): GuestRam {
     return new GuestRam(new this.addon.GuestRam(size));
   }
