@@ -26,6 +26,9 @@ export const OP_MAX = 5;
 export const OP_SQRT = 6;
 
 const PRE = FE_IE | FE_DE | FE_ZE;
+const FAST_MIN32 = 2 ** -125;
+const FAST_MIN64 = 2 ** -1021;
+const MAX32 = (2 - 2 ** -23) * 2 ** 127;
 /**
  * Flags written to MXCSR when an unmasked exception aborts an instruction: an unmasked pre-computation exception
  * (invalid, denormal, divide-by-zero) in any lane suppresses the post-computation flags of every lane.
@@ -136,6 +139,28 @@ export function lane32(op: number, a: number, b: number, mx: number): number {
   const y = in32(b, mx);
   if (op === OP_DIV && y === 0 && x !== 0) laneAcc.flags = saved; // x/0 reports ZE only
   const rc = (mx >>> 13) & 3;
+  if (rc === 0 && op <= OP_MUL) {
+    // Inline round-to-nearest fast path: the binary64 sum/difference/product of two binary32 values, rounded once
+    // more with Math.fround, is the correctly rounded binary32 result; only normal finite results qualify.
+    let s: number;
+    let exact: boolean;
+    if (op === OP_MUL) {
+      s = x * y;
+      exact = true; // 24 x 24 bits fit in binary64
+    } else {
+      const yy = op === OP_SUB ? -y : y;
+      s = x + yy;
+      const bb = s - x;
+      exact = x - (s - bb) + (yy - bb) === 0;
+    }
+    const r = Math.fround(s);
+    const as = s < 0 ? -s : s;
+    const ar = r < 0 ? -r : r;
+    if (as > FAST_MIN32 && ar <= MAX32) {
+      if (!exact || r !== s) laneAcc.flags |= FE_PE;
+      return f32ToBits(r);
+    }
+  }
   fpReset();
   let r: number;
   switch (op) {
@@ -205,6 +230,19 @@ export function lane64(op: number, alo: number, ahi: number, blo: number, bhi: n
   const y = in64(blo, bhi, mx);
   if (op === OP_DIV && y === 0 && x !== 0) laneAcc.flags = saved;
   const rc = (mx >>> 13) & 3;
+  if (rc === 0 && op <= OP_SUB) {
+    // Inline round-to-nearest fast path for add/subtract with a normal finite result (TwoSum gives exactness).
+    const yy = op === OP_SUB ? -y : y;
+    const s = x + yy;
+    const as = s < 0 ? -s : s;
+    if (as > FAST_MIN64 && as <= Number.MAX_VALUE) {
+      const bb = s - x;
+      if (x - (s - bb) + (yy - bb) !== 0) laneAcc.flags |= FE_PE;
+      const lo = f64Lo(s);
+      hiOut[0] = f64Hi();
+      return lo;
+    }
+  }
   fpReset();
   let r: number;
   switch (op) {
