@@ -49,6 +49,11 @@ export class TapBackend implements NetBackend {
     return new TapBackend(fd, ifname, options);
   }
 
+  /** Writes handed to the pool and not yet finished. */
+  get queuedWrites(): number {
+    return this.pendingWrites;
+  }
+
   onFrame(cb: (frame: Uint8Array) => void): void {
     this.receiver = cb;
   }

@@ -117,6 +117,24 @@ describe('user-mode network: link and addressing', () => {
     expect(dhcpOptions(parseUdpDgram(nak.l4).data).get(53)).toEqual([6]);
   });
 
+  it('DHCP renewal (REQUEST from a bound client with ciaddr) is acknowledged by unicast; a second client gets the next address', async () => {
+    const { g, net } = await rig();
+    g.sendUdp(0xffffffff, 68, 67, dhcpMessage(3, 0x77, [50, 4, 10, 0, 2, 15]), 0);
+    await g.waitFor((p) => p.proto === 17 && parseUdpDgram(p.l4).dp === 68, 2000, 'ACK');
+    g.gwMac = Uint8Array.from(GW_MAC);
+    g.sendUdp(GW, 68, 67, dhcpMessage(3, 0x78, [], [10, 0, 2, 15]));
+    const renew = await g.waitFor((p) => p.proto === 17 && parseUdpDgram(p.l4).dp === 68, 2000, 'renewal ACK');
+    expect(renew.dst).toBe(GUEST);
+    expect(Array.from(renew.dstMac)).toEqual(Array.from(GUEST_MAC));
+    expect(dhcpOptions(parseUdpDgram(renew.l4).data).get(53)).toEqual([5]);
+    const other = dhcpMessage(1, 0x79);
+    other.set([0x52, 0x54, 0, 0xaa, 0xbb, 0xcc], 28);
+    g.sendUdp(0xffffffff, 68, 67, other, 0);
+    const offer = await g.waitFor((p) => p.proto === 17 && parseUdpDgram(p.l4).dp === 68, 2000, 'OFFER for the second client');
+    expect(Array.from(parseUdpDgram(offer.l4).data.subarray(16, 20))).toEqual([10, 0, 2, 16]);
+    expect(net.dhcp.stats.acks).toBe(2);
+  });
+
   it('ICMP echo to the gateway is answered with the same id, sequence and data', async () => {
     const { g, net } = await rig();
     await arpGateway(g);
