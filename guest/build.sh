@@ -163,7 +163,8 @@ ensure_packages() {
 		return
 	fi
 	note "installing: $missing"
-	apt_get update >/dev/null
+	# A stale mirror index elsewhere must not stop us; a real problem fails the install below.
+	apt_get update >/dev/null || note "apt-get update reported errors; trying the install anyway"
 	# shellcheck disable=SC2086
 	apt_get install -y --no-install-recommends $missing >/dev/null
 	missing=$(missing_packages | tr '\n' ' ')
@@ -373,12 +374,12 @@ fetch_busybox_i386() {
 	if ! dpkg --print-foreign-architectures | grep -qx i386; then
 		note "enabling the i386 architecture in dpkg (for apt-get download only)"
 		$SUDO dpkg --add-architecture i386
-		apt_get update >/dev/null
+		apt_get update >/dev/null || note "apt-get update reported errors; trying the download anyway"
 	fi
 	rm -rf "$dir"
 	mkdir -p "$dir/download"
 	if ! (cd "$dir/download" && apt-get download -q "$BUSYBOX_PACKAGE:i386" >/dev/null 2>&1); then
-		apt_get update >/dev/null
+		apt_get update >/dev/null || note "apt-get update reported errors; trying the download anyway"
 		(cd "$dir/download" && apt-get download -q "$BUSYBOX_PACKAGE:i386" >/dev/null) ||
 			die "apt-get download $BUSYBOX_PACKAGE:i386 failed"
 	fi
