@@ -7,9 +7,9 @@
  * vCPU is halted the loop sleeps on a host timer until the next timer deadline or until an interrupt arrives; and
  * it yields to the event loop every few milliseconds so the console, stdin and host timers keep running.
  *
- * Time (see guest-time.ts): by default guest time is host time (the Machine's HostClock, so the guest's clock
- * tracks the wall clock and the CMOS RTC agrees); `time: 'instructions'` makes it a function of the number of
- * instructions retired instead (deterministic runs, independent of host speed).
+ * Time (see guest-time.ts): guest time is counted in retired instructions. By default ('host') the rate follows
+ * the interpreter's measured speed and idle periods resynchronize it with host time, so the guest's clock tracks
+ * the wall clock; `time: 'instructions'` uses a fixed rate and skips idle time (deterministic runs).
  */
 import { Cpu } from '../../cpu/index.js';
 import { importBootState } from '../../cpu/boot-state.js';
@@ -20,10 +20,10 @@ import type { InterruptController, MsiSink } from '../../machine/irq.js';
 import { InterruptRouter } from '../../devices/interrupt-router.js';
 import { Pit8254 } from '../../devices/pit8254.js';
 import { SpeakerPort61 } from '../../devices/speaker-port61.js';
-import { TimerGroup, type PlatformClock } from '../../devices/platform-clock.js';
+import { TimerGroup } from '../../devices/platform-clock.js';
 import type { Accelerator, AcceleratorOptions, MachineBuses, RamRegion, VcpuStop } from '../accelerator.js';
 import { interpCpuidFilter } from './cpuid.js';
-import { InstructionClock } from './guest-time.js';
+import { GuestClock } from './guest-time.js';
 import { VcpuScheduler, type SchedulerVcpu } from './vcpu-scheduler.js';
 import { irqLine } from '../../machine/irq.js';
 
@@ -46,8 +46,7 @@ export class InterpAccelerator implements Accelerator {
 
   private memory: GuestMemory | undefined;
   private buses: MachineBuses | undefined;
-  private clock: PlatformClock | undefined;
-  private instructionClock: InstructionClock | undefined;
+  private clock: GuestClock | undefined;
   private router: InterruptRouter | undefined;
   private readonly timers = new TimerGroup();
   private vcpus: SchedulerVcpu[] = [];
@@ -102,12 +101,7 @@ export class InterpAccelerator implements Accelerator {
 
   attach(buses: MachineBuses): void {
     this.buses = buses;
-    if (this.options.time === 'instructions') {
-      this.instructionClock = new InstructionClock(this.options.nsPerInstruction ?? 1);
-      this.clock = this.instructionClock;
-    } else {
-      this.clock = buses.clock;
-    }
+    this.clock = new GuestClock(this.options.time ?? 'host', buses.clock, this.options.nsPerInstruction);
   }
 
   /**
@@ -151,7 +145,6 @@ export class InterpAccelerator implements Accelerator {
       vcpus: this.vcpus,
       router,
       clock,
-      instructionClock: this.instructionClock,
       timers: this.timers,
       machineTimers: { clock: machineClock, timers: machineTimers },
       log: this.options.log,

@@ -17,7 +17,7 @@ import type { InterruptRouter } from '../../devices/interrupt-router.js';
 import type { LocalApic } from '../../devices/lapic.js';
 import type { PlatformClock, TimedDevice } from '../../devices/platform-clock.js';
 import type { VcpuStop } from '../accelerator.js';
-import type { InstructionClock } from './guest-time.js';
+import type { GuestClock } from './guest-time.js';
 
 export interface SchedulerVcpu {
   cpu: Cpu;
@@ -28,10 +28,8 @@ export interface SchedulerVcpu {
 export interface SchedulerOptions {
   vcpus: readonly SchedulerVcpu[];
   router: InterruptRouter;
-  /** The clock the accelerator's timers (PIT, LAPICs) run on. */
-  clock: PlatformClock;
-  /** Set when guest time is instruction-counted. */
-  instructionClock: InstructionClock | undefined;
+  /** Guest time: what the accelerator's timers (PIT, LAPICs) and the TSC run on. */
+  clock: GuestClock;
   /** PIT + LAPIC timers. */
   timers: TimedDevice;
   /** The Machine's own timed devices (CMOS RTC) and their clock. */
@@ -54,15 +52,12 @@ export class VcpuScheduler {
   private wakeSleeper: (() => void) | undefined;
 
   constructor(private readonly o: SchedulerOptions) {
-    const ic = o.instructionClock;
-    if (ic) {
-      const vcpus = o.vcpus;
-      ic.countInstructions(() => {
-        let n = 0;
-        for (const v of vcpus) n += v.cpu.icount;
-        return n;
-      });
-    }
+    const vcpus = o.vcpus;
+    o.clock.countInstructions(() => {
+      let n = 0;
+      for (const v of vcpus) n += v.cpu.icount;
+      return n;
+    });
   }
 
   /** Something arrived for a vCPU (interrupt, NMI, INIT, SIPI): end an idle sleep. */
@@ -107,13 +102,12 @@ export class VcpuScheduler {
   private round(): RoundResult {
     this.wakeRequested = false;
     this.pollTimers();
-    const { vcpus, router, instructionClock } = this.o;
+    const { vcpus, router, clock } = this.o;
     let busy = false;
     let budget = SLICE_INSTRUCTIONS;
-    if (instructionClock) {
-      const next = this.o.timers.nextDeadlineNs();
-      if (next !== undefined) budget = Math.min(budget, instructionClock.instructionsUntil(next));
-    }
+    const next = this.o.timers.nextDeadlineNs();
+    // Slices end at the next timer deadline, so the interrupt lands where its time falls in the instruction stream.
+    if (next !== undefined) budget = Math.min(budget, clock.instructionsUntil(next));
     for (const v of vcpus) {
       const { cpu, lapic } = v;
       if (lapic.waitingForSipi) continue;
@@ -143,6 +137,7 @@ export class VcpuScheduler {
       }
       if (this.stopping) return { kind: 'stopped' };
     }
+    if (busy) clock.noteBusy();
     if (busy || this.wakeRequested) return 'busy';
     if (this.poweredOff()) return { kind: 'power-off', detail: 'every vCPU halted with interrupts disabled' };
     return 'idle';
@@ -158,16 +153,8 @@ export class VcpuScheduler {
 
   /** Every vCPU is halted: wait for the next timer deadline or a wake-up, without burning host CPU. */
   private async idle(): Promise<void> {
-    const { clock, timers, machineTimers, instructionClock } = this.o;
-    const next = timers.nextDeadlineNs();
-    if (instructionClock && next !== undefined) {
-      // Nothing can happen before the deadline: virtual time jumps there (then yield, so the host keeps up).
-      instructionClock.skipTo(next);
-      await yieldToEventLoop();
-      return;
-    }
-    let ms = MAX_IDLE_MS;
-    if (next !== undefined) ms = Math.min(ms, (next - clock.nowNs()) / 1e6);
+    const { clock, timers, machineTimers } = this.o;
+    let ms = Math.min(MAX_IDLE_MS, clock.idleUntil(timers.nextDeadlineNs()));
     const rtc = machineTimers.timers.nextDeadlineNs();
     if (rtc !== undefined) ms = Math.min(ms, (rtc - machineTimers.clock.nowNs()) / 1e6);
     if (this.wakeRequested || ms <= 0) {
