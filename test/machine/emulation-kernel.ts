@@ -25,7 +25,10 @@ export interface EmulationResults {
   done: number;
 }
 
-export function emulationKernel(base = KERNEL_LOAD): Uint8Array {
+/** `smapOps: false` puts NOPs where stac/clac were (for CPUs whose CPUID has no SMAP, where they raise #UD). */
+export function emulationKernel(base = KERNEL_LOAD, smapOps = true): Uint8Array {
+  const stac = smapOps ? [0x0f, 0x01, 0xcb] : [0x90, 0x90, 0x90];
+  const clac = smapOps ? [0x0f, 0x01, 0xca] : [0x90, 0x90, 0x90];
   const main = (handler: number): number[] => [
     0xbb, ...u32(0xf0f0), // mov ebx, 0xF0F0
     0xf3, 0x0f, 0xb8, 0xc3, // popcnt eax, ebx
@@ -33,8 +36,8 @@ export function emulationKernel(base = KERNEL_LOAD): Uint8Array {
     // (movbe is not here: without MOVBE in the host's supported CPUID, KVM's emulator rightly raises #UD.)
     0xf3, 0x0f, 0xb8, 0x0d, ...u32(RESULTS), // popcnt ecx, [RESULTS]  (memory operand: popcnt(8) = 1)
     0x89, 0x0d, ...u32(RESULTS + 4), // mov [RESULTS+4], ecx
-    0x0f, 0x01, 0xcb, 0x9c, 0x58, 0xa3, ...u32(RESULTS + 8), // stac; pushfd; pop eax; mov [RESULTS+8], eax
-    0x0f, 0x01, 0xca, 0x9c, 0x58, 0xa3, ...u32(RESULTS + 12), // clac; pushfd; pop eax; mov [RESULTS+12], eax
+    ...stac, 0x9c, 0x58, 0xa3, ...u32(RESULTS + 8), // stac; pushfd; pop eax; mov [RESULTS+8], eax
+    ...clac, 0x9c, 0x58, 0xa3, ...u32(RESULTS + 12), // clac; pushfd; pop eax; mov [RESULTS+12], eax
     // IDT entry 3: 32-bit interrupt gate to the handler; IDTR = { 0x1f, IDT }.
     ...movMemImm(IDT + 24, ((BOOT_CS_SELECTOR << 16) | (handler & 0xffff)) >>> 0),
     ...movMemImm(IDT + 28, ((handler & 0xffff0000) | 0x8e00) >>> 0),

@@ -22,12 +22,17 @@ describe.skipIf(!kvm.usable)('failed emulations completed in userspace', () => {
   const dir = mkdtempSync(join(tmpdir(), 'nodevmm-emul-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('popcnt, stac/clac and int3 at CPL0 give the architectural results', async () => {
-    const kernel = join(dir, 'emul.elf');
-    writeFileSync(kernel, multibootElf(emulationKernel()));
+  // The interpreter models a CPU without SMAP (as is this host's), so there stac/clac raise #UD: that variant
+  // runs the kernel with NOPs in their place. The by-hand path completes them whatever CPUID says.
+  it.each([
+    ['int3/clac/stac by hand, the rest by the interpreter', true],
+    ['everything by the interpreter (lib/cpu stepExternal)', false],
+  ])('popcnt, stac/clac and int3 at CPL0 give the architectural results: %s', async (name, completeByHand) => {
+    const kernel = join(dir, `emul-${completeByHand}.elf`);
+    writeFileSync(kernel, multibootElf(emulationKernel(undefined, completeByHand)));
     const pvm = kvmHostModule() === 'kvm_pvm';
     // CPUID unmasked on purpose: the test is about completing the instructions, not about hiding them.
-    const accelerator = new KvmAccelerator({ emulatingHost: false });
+    const accelerator = new KvmAccelerator({ emulatingHost: false, completeByHand });
     const m = await Machine.create(validateMachineConfig({ memoryMiB: 32, kernel, serial: 'none', cmdline: '' }), { accelerator });
     expect(m.bootInfo.entry.sregs.cs.selector).toBe(BOOT_CS_SELECTOR); // the IDT gate the kernel builds uses it
     const view = (): DataView => { const b = m.memory.view(RESULTS, 32); return new DataView(b.buffer, b.byteOffset, 32); };
@@ -45,8 +50,8 @@ describe.skipIf(!kvm.usable)('failed emulations completed in userspace', () => {
       popcntReg: 8, popcntMemEarly: 1, flagsAfterStac: expect.any(Number), flagsAfterClac: expect.any(Number),
       int3Handler: 0xb9b9b9b9, afterInt3: 1, popcntMem: 1, done: DONE_MAGIC,
     });
-    expect(r.flagsAfterStac & (1 << 18)).not.toBe(0);
+    if (completeByHand) expect(r.flagsAfterStac & (1 << 18)).not.toBe(0);
     expect(r.flagsAfterClac & (1 << 18)).toBe(0);
-    if (pvm) expect(completed).toBeGreaterThanOrEqual(6);
+    if (pvm) expect(completed, name).toBeGreaterThanOrEqual(completeByHand ? 6 : 4);
   });
 });

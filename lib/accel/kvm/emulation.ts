@@ -66,7 +66,11 @@ export class EmulationCompleter {
   /** How many instructions were completed, by mnemonic-ish key (first byte(s)), for diagnostics. */
   readonly counts = new Map<string, number>();
 
-  constructor(private readonly vcpu: KvmVcpu, private readonly ctx: EmulationContext) {}
+  /**
+   * @param byHand complete int3 and clac/stac without the interpreter (default true; false sends every failed
+   *               emulation through lib/cpu stepExternal, which tests use to exercise the interpreter path)
+   */
+  constructor(private readonly vcpu: KvmVcpu, private readonly ctx: EmulationContext, private readonly byHand = true) {}
 
   private readableMsrs(): number[] {
     if (this.msrIndices) return this.msrIndices;
@@ -103,7 +107,7 @@ export class EmulationCompleter {
     if (at.bytes.length === 0) {
       return { ok: false, rip: at.rip, bytes: at.bytes, detail: `instruction at ${hex(at.linear)} is not in guest RAM` };
     }
-    const special = this.completeByHand(at.bytes);
+    const special = this.byHand ? this.completeByHand(at.bytes) : undefined;
     if (special) {
       this.count(at.bytes);
       return { ok: true, how: special };

@@ -21,6 +21,8 @@ export interface KvmAcceleratorOptions extends AcceleratorOptions {
   path?: string;
   /** The host emulates guest supervisor code (kvm_pvm): mask CPUID features its emulator lacks. */
   emulatingHost: boolean;
+  /** Complete failed int3/clac/stac by hand (default true); false sends them through the interpreter too. */
+  completeByHand?: boolean;
 }
 
 /** The power-on state of a vCPU as KVM created it, restored on machine reset. */
@@ -114,7 +116,7 @@ export class KvmAccelerator implements Accelerator {
       const snapshot: VcpuSnapshot = {
         regs: vcpu.getRegs(), sregs: vcpu.getSregs(), fpu: vcpu.getFpu(), lapic: vcpu.getLapic(), mpState: vcpu.getMpState(),
       };
-      this.slots.push({ vcpu, snapshot, completer: new EmulationCompleter(vcpu, buses) });
+      this.slots.push({ vcpu, snapshot, completer: new EmulationCompleter(vcpu, buses, this.options.completeByHand ?? true) });
     }
     applyBootState(this.slots[0]!.vcpu, boot);
   }
