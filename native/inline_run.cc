@@ -54,7 +54,7 @@ void InlineRunner::Cleanup(napi_async_cleanup_hook_handle, void* arg) {
   auto* self = static_cast<InlineRunner*>(arg);
   if (t_runner == self) t_runner = nullptr;
   self->StopWatcher();
-  self->resume_.Reset();
+  self->resume_.clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&self->idle_), OnClosed);
   uv_close(reinterpret_cast<uv_handle_t*>(&self->check_), OnClosed);
 }
@@ -160,7 +160,10 @@ int InlineRunner::Run(int vcpuFd, kvm_run* run, int64_t sliceNs) {
     sliceEnd_ = now + sliceNs;
   }
   // With no active handles uv_backend_timeout() is 0 ("nothing to wait for"): then only the slice bounds us.
-  const int timeoutMs = uv_loop_alive(loop_) ? uv_backend_timeout(loop_) : -1;
+  int timeoutMs = uv_loop_alive(loop_) ? uv_backend_timeout(loop_) : -1;
+  // Our own idle handle (another inline vCPU on this thread has already yielded) also reads as "work
+  // pending": the turn is scheduled anyway, so only the slice bounds this run.
+  if (timeoutMs == 0 && uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_))) timeoutMs = -1;
   int64_t deadline = sliceEnd_;
   if (timeoutMs >= 0) deadline = std::min(deadline, now + static_cast<int64_t>(timeoutMs) * 1000000);
   if (timeoutMs == 0 || now >= deadline || eventPending_.load()) {
@@ -200,7 +203,7 @@ void InlineRunner::End() {
 }
 
 void InlineRunner::YieldThen(Napi::Env env, Napi::Function resume) {
-  resume_ = Napi::Persistent(resume);
+  resume_.push_back(Napi::Persistent(resume));
   uv_idle_start(&idle_, [](uv_idle_t*) {});  // an active idle handle makes the poll phase non-blocking
   uv_check_start(&check_, OnCheck);
 }
@@ -209,16 +212,18 @@ void InlineRunner::OnCheck(uv_check_t* handle) {
   auto* self = static_cast<InlineRunner*>(handle->data);
   uv_idle_stop(&self->idle_);
   uv_check_stop(&self->check_);
-  if (self->resume_.IsEmpty()) return;
+  if (self->resume_.empty()) return;
+  std::vector<Napi::FunctionReference> ready;
+  ready.swap(self->resume_);
   Napi::Env env(self->env_);
-  Napi::HandleScope scope(env);
-  Napi::Function fn = self->resume_.Value();
-  self->resume_.Reset();
   napi_value recv;
-  napi_get_global(env, &recv);  // MakeCallback needs an object receiver
-  napi_value result;
-  // MakeCallback: runs microtasks afterwards and reports exceptions as uncaught, like any other loop callback.
-  napi_make_callback(env, self->asyncContext_, recv, fn, 0, nullptr, &result);
+  for (auto& ref : ready) {
+    Napi::HandleScope scope(env);
+    napi_get_global(env, &recv);  // MakeCallback needs an object receiver
+    napi_value result;
+    // MakeCallback: runs microtasks afterwards and reports exceptions as uncaught, like any other loop callback.
+    napi_make_callback(env, self->asyncContext_, recv, ref.Value(), 0, nullptr, &result);
+  }
 }
 
 }  // namespace nodevmm

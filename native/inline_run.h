@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <thread>
+#include <vector>
 
 #include <pthread.h>
 #include <time.h>
@@ -70,7 +71,7 @@ class InlineRunner {
   napi_env env_;
   uv_idle_t idle_{};
   uv_check_t check_{};
-  Napi::FunctionReference resume_;
+  std::vector<Napi::FunctionReference> resume_;  // several inline vCPUs on one thread take turns
   napi_async_context asyncContext_ = nullptr;
   napi_async_cleanup_hook_handle cleanupHandle_ = nullptr;
   int handlesOpen_ = 2;

@@ -130,4 +130,26 @@ describeKvm('KVM runInline (exits handled on the JS thread)', () => {
     expect(Number.isInteger(first)).toBe(true); // an exit (0), a yield (1) or a KVM error (-errno): all fine here
     expect(code).toBe(0);
   });
+
+  it('two vCPUs inline on one thread take turns (time slices) until both finish', async () => {
+    t = createTestVm();
+    const a = t.createVcpu(0);
+    const b = t.createVcpu(1);
+    load(t.ram, 0x1000, [
+      0x80, 0x3e, ...u16(0x600), 0x01,  // wait0: cmp byte [0x600], 1
+      0x75, 0xf9,                       //        jne wait0
+      0xc6, 0x06, ...u16(0x601), 0x01,  //        mov byte [0x601], 1
+      0xf4,                             //        hlt
+    ]);
+    load(t.ram, 0x2000, [
+      0xc6, 0x06, ...u16(0x600), 0x01,  //        mov byte [0x600], 1
+      0x80, 0x3e, ...u16(0x601), 0x01,  // wait1: cmp byte [0x601], 1
+      0x75, 0xf9,                       //        jne wait1
+      0xf4,                             //        hlt
+    ]);
+    enterRealMode(a, 0x1000);
+    enterRealMode(b, 0x2000);
+    const [ea, eb] = await Promise.all([a.runInline({}, 5), b.runInline({}, 5)]);
+    expect([ea.reason, eb.reason]).toEqual(['hlt', 'hlt']);
+  });
 });
