@@ -73,7 +73,7 @@ export interface TcpSeg {
 export const F = { FIN: 1, SYN: 2, RST: 4, PSH: 8, ACK: 16 } as const;
 
 export function tcp(src: number, dst: number, s: TcpSeg): Uint8Array {
-  const opts = s.mss ? [2, 4, ...be16(s.mss)] : [];
+  const opts = s.mss !== undefined ? [2, 4, ...be16(s.mss)] : [];
   const hl = 20 + opts.length;
   const t = Uint8Array.from([...be16(s.sp), ...be16(s.dp), ...be32(s.seq), ...be32(s.ack), (hl / 4) << 4, s.flags, ...be16(s.win), 0, 0, 0, 0, ...opts, ...s.data]);
   const c = csum([t], pseudo(src, dst, 6, t.length));

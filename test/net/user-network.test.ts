@@ -194,6 +194,16 @@ describe('user-mode network: TCP NAT to the host loopback via 10.0.2.2', () => {
     expect(c.dupSegments).toBe(0);
   });
 
+  it('a guest announcing MSS 0 gets small segments instead of a stalled (or spinning) connection', async () => {
+    const data = body(20_000);
+    const port = await httpServer((_req, res) => res.end(data));
+    const { g } = await rig();
+    await arpGateway(g);
+    const { body: got, c } = await httpGet(g, port, '/mss0', { mss: 0 }, 40010);
+    expect(sha(got)).toBe(sha(data));
+    expect(c.maxSegment).toBe(64);
+  });
+
   it('a slow reader with a 16 KiB buffer closes its window; the transfer pauses and completes', async () => {
     const big = body(1 << 20);
     const port = await httpServer((_req, res) => res.end(big));

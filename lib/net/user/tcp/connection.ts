@@ -38,6 +38,12 @@ export interface TcpTuning {
 type State = 'connecting' | 'syn-sent' | 'syn-received' | 'established' | 'closed';
 
 const DEFAULT_GUEST_MSS = 536; // RFC 9293 default when the SYN carries no MSS option
+/** Smallest MSS we honour: a guest announcing 0 (or tiny values) must not stall or flood the NAT. */
+const MIN_MSS = 64;
+
+function clampMss(ours: number, theirs: number | undefined): number {
+  return Math.max(MIN_MSS, Math.min(ours, theirs ?? DEFAULT_GUEST_MSS));
+}
 
 export class TcpConnection {
   state: State;
@@ -103,7 +109,7 @@ export class TcpConnection {
     c.irs = syn.seq;
     c.rcvNxt = seqAdd(syn.seq, 1);
     c.sndWnd = syn.window;
-    c.sendMss = Math.min(c.mss, syn.mss ?? DEFAULT_GUEST_MSS);
+    c.sendMss = clampMss(c.mss, syn.mss);
     c.socket = socket;
     const timeout = setTimeout(() => fail(), tuning.connectTimeoutMs ?? 30_000);
     const fail = (): void => {
@@ -194,7 +200,7 @@ export class TcpConnection {
     }
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
-    this.sendMss = Math.min(this.mss, seg.mss ?? DEFAULT_GUEST_MSS);
+    this.sendMss = clampMss(this.mss, seg.mss);
     this.sndWnd = seg.window;
     this.sndUna = seg.ack;
     this.synAcked = true;
