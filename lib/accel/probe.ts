@@ -91,7 +91,7 @@ export function probeKvmHost(path?: string): KvmHostProbe {
     ? (probeError ? `CPL0 probe failed: ${probeError}` : 'no CPL0 probe')
     : `CPL0 loop: ${cpl0LoopMs.toFixed(cpl0LoopMs < 1 ? 2 : 0)} ms per ${PROBE_ITERATIONS / 1000}k iterations, native is <1 ms`;
   const summary = !kvm.usable
-    ? `/dev/kvm is not usable: ${kvm.reason}`
+    ? `/dev/kvm is not usable: ${kvm.reason.replace(/\s*\n\s*/g, ' ')}`
     : `/dev/kvm is ${module}${module === 'kvm_pvm' ? ', which emulates guest kernel code' : ''} (${timing})`;
   const result: KvmHostProbe = { kvm, module, cpl0LoopMs, nativeSupervisor, summary };
   if (path === undefined) cached = result;

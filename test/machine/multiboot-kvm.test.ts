@@ -3,7 +3,8 @@
  * isa-debug-exit) booted through the Machine API and through the real CLI; and the Machine lifecycle
  * (pause/resume/reset/stop, SIGINT) on a small spinning guest.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -144,5 +145,24 @@ describe.skipIf(!kvm.usable)('multiboot test kernel on KVM', () => {
     expect(r.status, r.stderr).toBe(130);
     expect(errorLines(r.stderr)).toContain('nodevmm: SIGINT: stopping the VM');
     expect(r.stderr).toContain('stopped by SIGINT');
+  });
+});
+
+const interpPresent = existsSync(fileURLToPath(new URL('../../lib/accel/interp/index.ts', import.meta.url)));
+if (!interpPresent) console.warn('skipping the interpreter variant: lib/accel/interp is not in this build');
+
+describe.skipIf(!interpPresent)('multiboot test kernel on the interpreter accelerator', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nodevmm-mb-interp-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('the same kernel, devices and exit status through Machine with accel "interp"', async () => {
+    const kernel = join(dir, 'exit.elf');
+    writeFileSync(kernel, multibootElf(printAndExitCode('Hello from a multiboot kernel!\n', 7)));
+    const m = await Machine.create(validateMachineConfig({ memoryMiB: 32, kernel, serial: 'none', cmdline: '', accel: 'interp' }));
+    expect(m.accelerator.name).toBe('interp');
+    const serial = serialText(m);
+    m.start();
+    expect(await m.wait()).toMatchObject({ reason: 'debug-exit', status: 15 });
+    expect(serial.text()).toBe('Hello from a multiboot kernel!\n');
   });
 });
