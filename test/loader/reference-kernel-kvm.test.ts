@@ -65,7 +65,13 @@ for (const arch of ['x86_64', 'i386'] as const) {
       m = undefined;
     });
 
-    it('is entered at its ELF entry and reports our command line, e820 map and MP table', async () => {
+    // kvm_pvm hosts cannot run 32-bit paged guests: setting CR0.PG outside long mode shuts the VM down
+    // (checked with a 10-instruction guest). There the i386 kernel is checked up to that point instead: its
+    // startup_32 has copied our boot_params and command line into its own variables.
+    const pagingLimited = arch === 'i386' && probe.pvm;
+    it(pagingLimited
+      ? 'is entered at its ELF entry and copies our boot_params and command line (kvm_pvm: no 32-bit paging, stops there)'
+      : 'is entered at its ELF entry and reports our command line, e820 map and MP table', async () => {
       const memoryBytes = 256 * MiB;
       m = createMachine(memoryBytes, { irqchip: true });
       const cmdline = 'console=ttyS0 earlyprintk=serial,ttyS0 noxsave nosmap';
@@ -74,6 +80,21 @@ for (const arch of ['x86_64', 'i386'] as const) {
       });
       expect(info.format).toBe(arch === 'x86_64' ? 'elf64' : 'elf32');
       applyBootState(m.vcpu, info.entry);
+      if (pagingLimited) {
+        const zeroPage = m.mem.read(info.bootParamsAddress, 4096);
+        const r = await runUntil(m.vcpu, () => false, m);
+        console.log(`[reference vmlinux-${arch}] ran ${r.seconds}s to exit=${describeExit(r.exit)} (kvm_pvm)`);
+        const map = readFileSync(findGuestArtifact('System.map-i386')!, 'latin1');
+        const sym = (name: string): number => {
+          const hit = new RegExp(`^([0-9a-f]{8}) \\w ${name}$`, 'm').exec(map);
+          if (!hit) throw new Error(`${name} not in System.map-i386`);
+          return parseInt(hit[1]!, 16) - 0xc0000000;
+        };
+        expect(sameBytes(m.mem.view(sym('boot_params'), 4096), zeroPage)).toBe(true);
+        const copied = m.mem.read(sym('boot_command_line'), cmdline.length + 1);
+        expect(Buffer.from(copied).toString('latin1')).toBe(`${cmdline}\0`);
+        return;
+      }
       // "Kernel command line:" is printed by start_kernel after setup_arch has parsed the MP table.
       const r = await runUntil(m.vcpu, /Kernel command line: [^\n]*\n/, m);
       console.log(`[reference vmlinux-${arch}] matched=${r.matched} after ${r.seconds}s, exit=${describeExit(r.exit)}`);
