@@ -1,5 +1,6 @@
 /** A KVM virtual machine: memory slots, in-kernel irqchip/PIT, interrupt lines, eventfds, dirty log, clock. */
 import { GuestMemory, type MemoryRegion } from '../machine/guest-memory.js';
+import type { InterruptController, MsiSink } from '../machine/irq.js';
 import { IoeventfdFlag, IrqfdFlag, MemFlag, PIT_SPEAKER_DUMMY } from './constants.js';
 import { check, KvmError } from './errors.js';
 import type { EventFd } from './eventfd.js';
@@ -45,7 +46,8 @@ export interface IoeventfdSpec {
   datamatch?: number | bigint;
 }
 
-export class KvmVm {
+/** Implements the machine's InterruptController (KVM_IRQ_LINE) and MsiSink (KVM_SIGNAL_MSI) contracts. */
+export class KvmVm implements InterruptController, MsiSink {
   private readonly regions = new Map<number, MemoryRegionInfo>();
   private readonly vcpus = new Set<KvmVcpu>();
   private closed = false;
@@ -124,6 +126,12 @@ export class KvmVm {
     const r = this.native.irqLine(gsi, level);
     if (r < 0) throw new KvmError(-r, 'ioctl(KVM_IRQ_LINE)', `gsi ${gsi}`);
   }
+
+  /** InterruptController: same as irqLine. */
+  setIrq(gsi: number, level: boolean): void { this.irqLine(gsi, level); }
+
+  /** MsiSink: same as signalMsi (a message the guest has blocked is dropped, as on hardware). */
+  sendMsi(address: number, data: number): void { this.signalMsi(address, data); }
 
   /** Writing `eventFd` raises `gsi` (edge); with resampleFd, level-triggered with EOI notification. */
   irqfd(spec: { eventFd: EventFd; gsi: number; resampleFd?: EventFd }): void {
