@@ -109,6 +109,9 @@ export function parseRx(frame: Uint8Array): RxPacket {
   pkt.proto = p[9]!;
   pkt.ttl = p[8]!;
   pkt.l4 = p.subarray(ihl, total);
+  // Fragments carry pieces of the transport payload: nothing to verify until reassembly.
+  const ff = rd16(p, 6);
+  if (ff & 0x3fff) return pkt;
   if (pkt.proto === 6 && csum([pkt.l4], pseudo(pkt.src, pkt.dst, 6, pkt.l4.length)) !== 0) throw new Error('bad TCP checksum from the network');
   if (pkt.proto === 17 && rd16(pkt.l4, 6) !== 0 && csum([pkt.l4], pseudo(pkt.src, pkt.dst, 17, pkt.l4.length)) !== 0) throw new Error('bad UDP checksum from the network');
   if (pkt.proto === 1 && csum([pkt.l4]) !== 0) throw new Error('bad ICMP checksum from the network');

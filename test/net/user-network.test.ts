@@ -4,6 +4,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserNetwork, type UserNetworkOptions } from '../../lib/net/user/user-network.js';
+import { parseUdp } from '../../lib/net/user/udp.js';
 import { dhcpMessage, dhcpOptions } from './dhcp-client.js';
 import { BCAST, F, GuestStack, GUEST_MAC, TestTcp, eth, ip, ipv4, listen, parseUdpDgram, udp, type TestTcpOptions } from './guest-stack.js';
 
@@ -470,6 +471,34 @@ describe('user-mode network: UDP NAT and DNS', () => {
       expect(Buffer.from(d.data).toString()).toMatch(/^echo:ping\d$/);
     }
     expect(net.udp.flowCount).toBe(1);
+  });
+
+  it('a UDP reply larger than the MTU reaches the guest as IPv4 fragments that reassemble to the datagram', async () => {
+    const big = body(4000);
+    const server = createSocket('udp4');
+    server.on('message', (_m, r) => server.send(big, r.port, r.address));
+    await new Promise<void>((r) => server.bind(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const { g, net } = await rig();
+    await arpGateway(g);
+    g.sendUdp(GW, 33100, server.address().port, Uint8Array.of(1));
+    const frags: Array<{ off: number; more: boolean; data: Uint8Array; id: number }> = [];
+    while (!frags.some((f) => !f.more)) {
+      const p = await g.waitFor((x) => x.proto === 17, 2000, 'fragments');
+      const ipHdr = p.frame.subarray(14, 34);
+      expect(p.frame.length).toBeLessThanOrEqual(1514);
+      const ff = (ipHdr[6]! << 8) | ipHdr[7]!;
+      frags.push({ off: (ff & 0x1fff) * 8, more: (ff & 0x2000) !== 0, data: p.l4.slice(), id: (ipHdr[4]! << 8) | ipHdr[5]! });
+    }
+    expect(frags).toHaveLength(3);
+    expect(new Set(frags.map((f) => f.id)).size).toBe(1);
+    const whole = new Uint8Array(8 + big.length);
+    for (const f of frags) whole.set(f.data, f.off);
+    const d = parseUdpDgram(whole);
+    expect(d.dp).toBe(33100);
+    expect(parseUdp(whole, GW, GUEST)).not.toBeNull(); // the reassembled datagram's checksum verifies
+    expect(sha(d.data)).toBe(sha(big));
+    expect(net.stats.fragmentsSent).toBe(1);
   });
 
   it('DNS queries to 10.0.2.3 are forwarded to the configured server and answered', async () => {

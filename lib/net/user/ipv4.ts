@@ -70,6 +70,33 @@ export function writeIpv4Header(p: Uint8Array, src: number, dst: number, protoco
   p[11] = c & 0xff;
 }
 
+/**
+ * Split `payload` into IPv4 fragments that fit `mtu` (RFC 791): every fragment but the last carries a multiple
+ * of 8 payload bytes and MF; all share one identification. Returns complete packets (headers included).
+ */
+export function fragmentIpv4(src: number, dst: number, protocol: number, payload: Uint8Array, mtu: number, ttl = DEFAULT_TTL): Uint8Array[] {
+  const chunk = Math.floor((mtu - IPV4_HEADER_BYTES) / 8) * 8;
+  if (chunk <= 0) throw new RangeError(`MTU ${mtu} is too small to fragment into`);
+  const id = nextId;
+  nextId = (nextId + 1) & 0xffff;
+  const out: Uint8Array[] = [];
+  for (let off = 0; off < payload.length; off += chunk) {
+    const part = payload.subarray(off, Math.min(payload.length, off + chunk));
+    const more = off + part.length < payload.length;
+    const p = new Uint8Array(IPV4_HEADER_BYTES + part.length);
+    const total = p.length;
+    const fragField = (more ? 0x2000 : 0) | (off / 8);
+    p.set([0x45, 0, total >>> 8, total & 0xff, id >>> 8, id & 0xff, fragField >>> 8, fragField & 0xff, ttl, protocol, 0, 0]);
+    p.set([src >>> 24, (src >>> 16) & 0xff, (src >>> 8) & 0xff, src & 0xff, dst >>> 24, (dst >>> 16) & 0xff, (dst >>> 8) & 0xff, dst & 0xff], 12);
+    const c = checksum(p.subarray(0, IPV4_HEADER_BYTES));
+    p[10] = c >>> 8;
+    p[11] = c & 0xff;
+    p.set(part, IPV4_HEADER_BYTES);
+    out.push(p);
+  }
+  return out;
+}
+
 /** A complete IPv4 packet. */
 export function buildIpv4(src: number, dst: number, protocol: number, payload: Uint8Array, ttl = DEFAULT_TTL): Uint8Array {
   const p = new Uint8Array(IPV4_HEADER_BYTES + payload.length);

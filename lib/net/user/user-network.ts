@@ -14,7 +14,7 @@ import { DnsForwarder } from './dns-forwarder.js';
 import { BROADCAST_MAC, ETH_HEADER_BYTES, ETHERTYPE_ARP, ETHERTYPE_IPV4, buildEthernet, isBroadcastOrMulticast, macEquals, parseEthernet } from './ethernet.js';
 import { listenTcp, UdpForward } from './hostfwd.js';
 import { echoReply, timeExceeded } from './icmp.js';
-import { IPV4_HEADER_BYTES, PROTO_ICMP, PROTO_TCP, PROTO_UDP, buildIpv4, parseIpv4, writeIpv4Header } from './ipv4.js';
+import { IPV4_HEADER_BYTES, PROTO_ICMP, PROTO_TCP, PROTO_UDP, buildIpv4, fragmentIpv4, parseIpv4, writeIpv4Header } from './ipv4.js';
 import type { TcpTuning } from './tcp/connection.js';
 import { TcpNat } from './tcp/nat.js';
 import { buildUdp, parseUdp } from './udp.js';
@@ -33,6 +33,8 @@ export interface UserNetworkOptions {
   /** Only the gateway (host loopback), DHCP and DNS are reachable; nothing else leaves the host (default false). */
   restrict?: boolean;
   udpIdleTimeoutMs?: number;
+  /** IP MTU of the guest link (default 1500): larger packets to the guest are fragmented, TCP uses MTU - 40. */
+  mtu?: number;
   tcp?: TcpTuning;
   log?: (message: string) => void;
 }
@@ -50,6 +52,8 @@ export interface UserNetworkStats {
   icmpDropped: number;
   /** Packets for outside addresses that arrived with TTL <= 1 (answered with ICMP time exceeded). */
   ttlExceeded: number;
+  /** Packets to the guest larger than the MTU, sent as IPv4 fragments. */
+  fragmentsSent: number;
 }
 
 export interface ForwardedPort {
@@ -64,7 +68,7 @@ export interface ForwardedPort {
 
 export class UserNetwork implements NetBackend {
   readonly addresses: UserNetAddresses;
-  readonly stats: UserNetworkStats = { framesFromGuest: 0, framesToGuest: 0, dropped: 0, badIpv4: 0, fragments: 0, icmpEchoReplies: 0, icmpDropped: 0, ttlExceeded: 0 };
+  readonly stats: UserNetworkStats = { framesFromGuest: 0, framesToGuest: 0, dropped: 0, badIpv4: 0, fragments: 0, icmpEchoReplies: 0, icmpDropped: 0, ttlExceeded: 0, fragmentsSent: 0 };
   readonly dhcp: DhcpServer;
   readonly dns: DnsForwarder;
   readonly tcp: TcpNat;
@@ -82,12 +86,15 @@ export class UserNetwork implements NetBackend {
   private drainScheduled = false;
   private closed = false;
   private readonly hostLoopback: boolean;
+  private readonly mtu: number;
   private readonly restrict: boolean;
   private readonly log: (message: string) => void;
 
   private constructor(private readonly options: UserNetworkOptions) {
     this.addresses = userNetAddresses(options.network ?? DEFAULT_USER_NETWORK, options.prefixLength ?? DEFAULT_USER_PREFIX);
     this.hostLoopback = options.hostLoopback ?? true;
+    this.mtu = options.mtu ?? 1500;
+    if (!Number.isInteger(this.mtu) || this.mtu < 576 || this.mtu > 65535) throw new RangeError(`mtu ${options.mtu} is not in 576..65535`);
     this.restrict = options.restrict ?? false;
     this.log = options.log ?? (() => {});
     this.dhcp = new DhcpServer(this.addresses);
@@ -98,7 +105,7 @@ export class UserNetwork implements NetBackend {
     this.tcp = new TcpNat({
       output: (src, dst, proto, length, fill) => this.emitIpWith(src, dst, proto, length, fill),
       mapDestination: (ip, port) => this.mapDestination(ip, port),
-      ...(options.tcp ? { tuning: options.tcp } : {}),
+      tuning: { mss: this.mtu - 40, ...options.tcp },
       log: (m) => this.log(`user-net: ${m}`),
     });
     this.udp = new UdpNat({
@@ -361,6 +368,16 @@ export class UserNetwork implements NetBackend {
   private emitIpWith(src: number, dst: number, protocol: number, length: number, fill: (area: Uint8Array) => void): void {
     if (this.closed) return;
     const dstMac = this.macs.get(dst) ?? this.lastGuestMac ?? BROADCAST_MAC;
+    if (IPV4_HEADER_BYTES + length > this.mtu) {
+      // Large UDP answers (EDNS DNS, big datagrams) reach the guest as fragments, as from a router.
+      const payload = new Uint8Array(length);
+      fill(payload);
+      this.stats.fragmentsSent++;
+      for (const packet of fragmentIpv4(src, dst, protocol, payload, this.mtu)) {
+        this.deliver(buildEthernet(dstMac, this.addresses.gatewayMac, ETHERTYPE_IPV4, packet));
+      }
+      return;
+    }
     const frame = new Uint8Array(ETH_HEADER_BYTES + IPV4_HEADER_BYTES + length);
     frame.set(dstMac, 0);
     frame.set(this.addresses.gatewayMac, 6);
