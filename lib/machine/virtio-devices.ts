@@ -89,5 +89,5 @@ async function createNetBackend(text: string, field: string, log: (message: stri
       network: spec.network, prefixLength: spec.prefixLength, hostForwards: spec.hostForwards, log,
     });
   }
-  throw new ConfigError(field, `--net ${spec.kind} backends are not available in this build yet (use --net user)`);
+  throw new ConfigError(field, `"${text}": ${spec.kind} networking is not available in this build yet (use user)`);
 }

@@ -41,6 +41,12 @@ describe('nodevmm help and version', () => {
     expect(b.stderr).not.toMatch(STACK_LINE);
   });
 
+  it('rejects a malformed --net spec as a usage error before building anything', async () => {
+    const r = await runCli(['run', '-k', '/nonexistent', '--net', 'bogus']);
+    expect(r.status).toBe(2);
+    expect(errorLines(r.stderr)).toEqual(['nodevmm: --net: network "bogus": type: unknown network type "bogus" (expected user, tap or socket)']);
+  });
+
   it('names the option for vCPU count and memory size mistakes', async () => {
     const zero = await runCli(['run', '-k', '/nonexistent', '--cpus', '0']);
     expect(zero.status).toBe(2);

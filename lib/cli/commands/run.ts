@@ -3,6 +3,7 @@ import { processExitStatus } from '../../devices/debug-exit.js';
 import { ConfigError, type MachineConfig, validateMachineConfig } from '../../machine/config.js';
 import { MiB } from '../../machine/layout.js';
 import { Machine } from '../../machine/machine.js';
+import { NetSpecError, parseNetSpec } from '../../net/spec.js';
 import { UsageError } from '../usage-error.js';
 import { referenceGuestFiles } from './reference-guest-files.js';
 import { parseRunOptions, type RunOptions } from './run-options.js';
@@ -27,10 +28,27 @@ function optionFor(field: string): string {
   return field;
 }
 
+function stripField(e: ConfigError): string {
+  return e.message.startsWith(`${e.field}: `) ? e.message.slice(e.field.length + 2) : e.message;
+}
+
+/** Net specs are checked before anything is built, so a typo is a usage error (status 2). */
+function checkNetSpecs(nets: readonly string[]): void {
+  for (const text of nets) {
+    try {
+      parseNetSpec(text);
+    } catch (e) {
+      if (e instanceof NetSpecError) throw new UsageError(`--net: ${e.message}`);
+      throw e;
+    }
+  }
+}
+
 export async function buildRunConfig(opts: RunOptions, progress: (line: string) => void): Promise<MachineConfig> {
   if (opts.memoryBytes % MiB !== 0) {
     throw new UsageError(`--memory: ${opts.memoryBytes} bytes is not a whole number of MiB`);
   }
+  checkNetSpecs(opts.nets);
   let kernel = opts.kernel;
   let initrd = opts.initrd;
   let cmdline = opts.append;
@@ -53,10 +71,7 @@ export async function buildRunConfig(opts: RunOptions, progress: (line: string) 
       nets: opts.nets,
     });
   } catch (e) {
-    if (e instanceof ConfigError) {
-      const message = e.message.startsWith(`${e.field}: `) ? e.message.slice(e.field.length + 2) : e.message;
-      throw new UsageError(`${optionFor(e.field)}: ${message}`);
-    }
+    if (e instanceof ConfigError) throw new UsageError(`${optionFor(e.field)}: ${stripField(e)}`);
     throw e;
   }
 }
@@ -65,7 +80,14 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<number>
   const opts = parseRunOptions(argv);
   const say = (line: string): void => { if (!opts.quiet) io.stderr.write(`${line}\n`); };
   const config = await buildRunConfig(opts, say);
-  const machine = await Machine.create(config, { rng: opts.rng, log: say });
+  let machine: Machine;
+  try {
+    machine = await Machine.create(config, { rng: opts.rng, log: say });
+  } catch (e) {
+    // Device setup reports config fields ("nets[0]"); the user typed options.
+    if (e instanceof ConfigError) throw Object.assign(new Error(`${optionFor(e.field)}: ${stripField(e)}`), { code: e.code });
+    throw e;
+  }
 
   const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
     say(`nodevmm: ${signal}: stopping the VM`);
