@@ -144,7 +144,9 @@ export class Cpu {
   private readonly ramDv: DataView[];
 
   // ---- decoded-instruction cache, keyed by physical page ----
-  private readonly icache = new Map<number, Array<Insn | undefined>>();
+  private icache = new Map<number, Array<Insn | undefined>>();
+  /** CPUs sharing `icache` (SMP over one RAM): a write by any of them must invalidate the code for all. */
+  private codePeers: readonly Cpu[] = [this];
   private lastCodePage = -1;
   private lastCodeArr: Array<Insn | undefined> = [];
   private readonly scratchInsn = new Insn();
@@ -555,9 +557,26 @@ export class Cpu {
   /** Drop decoded instructions for a physical page (its bytes changed). */
   invalidatePhysPage(ppn: number): void {
     if (this.icache.delete(ppn)) {
-      this.codeEpoch++;
-      if (ppn === this.lastCodePage) this.lastCodePage = -1;
+      for (const p of this.codePeers) {
+        p.codeEpoch++;
+        if (ppn === p.lastCodePage) p.lastCodePage = -1;
+      }
     }
+  }
+
+  /**
+   * SMP: make every CPU in `cpus` (same guest RAM) share one decoded-code cache, so that a write by any of them to a
+   * page another one has decoded invalidates it for all. Each CPU's epoch gets a distinct fractional part, so that
+   * successor links one CPU recorded (valid for its own page tables) are never followed by another.
+   */
+  shareCodeCache(cpus: readonly Cpu[]): void {
+    const shared = this.icache;
+    cpus.forEach((p, k) => {
+      p.icache = shared;
+      p.codePeers = cpus;
+      p.lastCodePage = -1;
+      p.codeEpoch = Math.floor(p.codeEpoch) + 1 + k / 1024;
+    });
   }
 
   /** Tell the CPU that guest RAM [phys, phys+length) was written behind its back (device DMA, host loaders). */
@@ -568,7 +587,8 @@ export class Cpu {
 
   /** Drop all cached translations and decoded instructions (e.g. after importing state). */
   invalidateAll(): void {
-    this.icache.clear(); this.lastCodePage = -1; this.flushTlb(true);
+    this.icache.clear(); this.flushTlb(true);
+    for (const p of this.codePeers) { p.lastCodePage = -1; p.codeEpoch++; }
   }
 
   private fetchLin = 0;
@@ -621,9 +641,12 @@ export class Cpu {
     if (arr === undefined) {
       arr = new Array<Insn | undefined>(4096);
       this.icache.set(ppn, arr);
-      // The page now holds code: withdraw write permission from its TLB entries so writes invalidate it.
-      const tags = this.tlbTag, phys = this.tlbPhys, fl = this.tlbFlags, base = ppn * 4096;
-      for (let k = 0; k < TLB_SIZE; k++) if (phys[k] === base && tags[k] === tags[k]) fl[k] = fl[k]! & ~(T_WS | T_WU);
+      // The page now holds code: withdraw write permission from its TLB entries (every sharing CPU's) so writes invalidate it.
+      const base = ppn * 4096;
+      for (const p of this.codePeers) {
+        const tags = p.tlbTag, phys = p.tlbPhys, fl = p.tlbFlags;
+        for (let k = 0; k < TLB_SIZE; k++) if (phys[k] === base && tags[k] === tags[k]) fl[k] = fl[k]! & ~(T_WS | T_WU);
+      }
     }
     arr[o] = insn;
     this.lastCodePage = ppn; this.lastCodeArr = arr;
