@@ -139,6 +139,7 @@ export class InterpAccelerator implements Accelerator {
       cpu.cpuidFilter = interpCpuidFilter({ apicId: lapic.id, tscDeadline: this.tscDeadline });
       this.vcpus.push({ cpu, lapic, index: i });
     }
+    if (count > 1) this.vcpus[0]!.cpu.shareCodeCache(this.vcpus.map((v) => v.cpu));
     router.onInit = (i) => this.initVcpu(i);
     router.onStartup = (i, vector) => this.startVcpu(i, vector);
     this.scheduler = new VcpuScheduler({
@@ -169,8 +170,8 @@ export class InterpAccelerator implements Accelerator {
   private initVcpu(i: number): void {
     const v = this.vcpus[i];
     if (!v) return;
+    // Decoded code is cached by physical page and stays valid; reset() flushes this CPU's TLB.
     v.cpu.reset();
-    v.cpu.invalidateAll();
     v.cpu.requestStop();
   }
 
@@ -180,7 +181,6 @@ export class InterpAccelerator implements Accelerator {
     if (!v) return;
     const cpu = v.cpu;
     cpu.reset();
-    cpu.invalidateAll();
     cpu.segSel[CS] = (vector & 0xff) << 8;
     cpu.segBase[CS] = (vector & 0xff) << 12;
     cpu.rip = 0;
