@@ -170,7 +170,7 @@ describe('user-mode network: link and addressing', () => {
     expect(net.udp.flowCount).toBe(0);
   });
 
-  it('drops IPv4 fragments and bad header checksums with counters', async () => {
+  it('counts IPv4 fragments and drops bad header checksums with a counter', async () => {
     const { g, net } = await rig();
     g.sendFrame(eth(Uint8Array.from(GW_MAC), GUEST_MAC, 0x0800, ipv4(GUEST, GW, 17, new Uint8Array(16), { flagsFrag: 0x2000 })));
     const bad = ipv4(GUEST, GW, 17, new Uint8Array(16));
@@ -499,6 +499,28 @@ describe('user-mode network: UDP NAT and DNS', () => {
     expect(parseUdp(whole, GW, GUEST)).not.toBeNull(); // the reassembled datagram's checksum verifies
     expect(sha(d.data)).toBe(sha(big));
     expect(net.stats.fragmentsSent).toBe(1);
+  });
+
+  it('a fragmented UDP datagram from the guest is reassembled and sent as one datagram', async () => {
+    const got: Buffer[] = [];
+    const server = createSocket('udp4');
+    server.on('message', (m) => got.push(m));
+    await new Promise<void>((r) => server.bind(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+    const { g, net } = await rig();
+    await arpGateway(g);
+    const data = body(3000);
+    const dgram = udp(GUEST, GW, 33200, server.address().port, data);
+    // Three fragments, sent last-first.
+    const cuts = [[0, 1480], [1480, 2960], [2960, dgram.length]] as const;
+    for (const [from, to] of [...cuts].reverse()) {
+      const more = to < dgram.length ? 0x2000 : 0;
+      g.sendFrame(eth(g.gwMac, GUEST_MAC, 0x0800, ipv4(GUEST, GW, 17, dgram.subarray(from, to), { flagsFrag: more | (from / 8) })));
+    }
+    await new Promise<void>((r, j) => { const t = setInterval(() => { if (got.length) { clearInterval(t); r(); } }, 5); setTimeout(() => j(new Error('no datagram')), 3000); });
+    expect(got).toHaveLength(1);
+    expect(sha(got[0]!)).toBe(sha(data));
+    expect(net.reassembler.stats.reassembled).toBe(1);
   });
 
   it('DNS queries to 10.0.2.3 are forwarded to the configured server and answered', async () => {

@@ -14,6 +14,10 @@ export interface Ipv4Packet {
   ttl: number;
   /** True when this is a fragment (MF set or a non-zero offset). */
   fragment: boolean;
+  /** Identification, fragment offset in bytes, and the more-fragments flag (for reassembly). */
+  id: number;
+  fragmentOffset: number;
+  moreFragments: boolean;
   /** The payload (a view, trimmed to the total length). */
   payload: Uint8Array;
 }
@@ -36,6 +40,9 @@ export function parseIpv4(p: Uint8Array): Ipv4Packet | Ipv4ParseError {
     protocol: p[9]!,
     ttl: p[8]!,
     fragment: (flagsFrag & 0x2000) !== 0 || (flagsFrag & 0x1fff) !== 0,
+    id: (p[4]! << 8) | p[5]!,
+    fragmentOffset: (flagsFrag & 0x1fff) * 8,
+    moreFragments: (flagsFrag & 0x2000) !== 0,
     payload: p.subarray(ihl, total),
   };
 }

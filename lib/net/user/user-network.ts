@@ -14,6 +14,7 @@ import { DnsForwarder } from './dns-forwarder.js';
 import { BROADCAST_MAC, ETH_HEADER_BYTES, ETHERTYPE_ARP, ETHERTYPE_IPV4, buildEthernet, isBroadcastOrMulticast, macEquals, parseEthernet } from './ethernet.js';
 import { listenTcp, UdpForward } from './hostfwd.js';
 import { echoReply, timeExceeded } from './icmp.js';
+import { Ipv4Reassembler } from './reassembly.js';
 import { IPV4_HEADER_BYTES, PROTO_ICMP, PROTO_TCP, PROTO_UDP, buildIpv4, fragmentIpv4, parseIpv4, writeIpv4Header } from './ipv4.js';
 import type { TcpTuning } from './tcp/connection.js';
 import { TcpNat } from './tcp/nat.js';
@@ -45,7 +46,7 @@ export interface UserNetworkStats {
   /** Frames not for us, unknown EtherTypes, malformed headers. */
   dropped: number;
   badIpv4: number;
-  /** IPv4 fragments (dropped: no reassembly). */
+  /** IPv4 fragments received (reassembled: see reassembler.stats). */
   fragments: number;
   icmpEchoReplies: number;
   /** ICMP we do not answer (e.g. echo to outside addresses). */
@@ -73,6 +74,7 @@ export class UserNetwork implements NetBackend {
   readonly dns: DnsForwarder;
   readonly tcp: TcpNat;
   readonly udp: UdpNat;
+  readonly reassembler = new Ipv4Reassembler();
   private receiver: ((frame: Uint8Array) => void) | undefined;
   /** Guest addresses → MAC, learned from what the guest sends. */
   private readonly macs = new Map<number, Uint8Array>();
@@ -159,6 +161,7 @@ export class UserNetwork implements NetBackend {
     this.closed = true;
     this.tcp.closeAll();
     this.udp.close();
+    this.reassembler.close();
     await this.dns.close();
     await Promise.all(this.udpForwards.map((u) => u.close()));
     await Promise.all(this.tcpServers.map(({ server }) => new Promise<void>((r) => server.close(() => r()))));
@@ -257,7 +260,10 @@ export class UserNetwork implements NetBackend {
     }
     if (ip.fragment) {
       this.stats.fragments++;
-      return;
+      const whole = this.reassembler.add(ip);
+      if (!whole) return;
+      ip.payload = whole;
+      ip.fragment = false;
     }
     this.learn(ip.src, srcMac);
     const a = this.addresses;
