@@ -51,19 +51,25 @@ async function createInterp(options: AcceleratorOptions, why: string, kvmUsable:
   return { accelerator, reason: why };
 }
 
-function createKvm(options: AcceleratorOptions, emulatingHost: boolean, why: string): SelectedAccelerator {
-  const accelerator = new KvmAccelerator({ ...options, emulatingHost });
+function createKvm(options: SelectOptions, emulatingHost: boolean, why: string): SelectedAccelerator {
+  const { kvmPath, ...rest } = options;
+  const accelerator = new KvmAccelerator({ ...rest, emulatingHost, ...(kvmPath === undefined ? {} : { path: kvmPath }) });
   accelerator.description = why;
   return { accelerator, reason: why };
 }
 
-export async function selectAccelerator(accel: Accel, options: AcceleratorOptions = {}): Promise<SelectedAccelerator> {
-  if (accel === 'interp') return createInterp(options, 'using the interpreter: --accel interp', probeKvm().usable);
-  const host = probeKvmHost();
+export interface SelectOptions extends AcceleratorOptions {
+  /** KVM device (default /dev/kvm). */
+  kvmPath?: string;
+}
+
+export async function selectAccelerator(accel: Accel, options: SelectOptions = {}): Promise<SelectedAccelerator> {
+  if (accel === 'interp') return createInterp(options, 'using the interpreter: --accel interp', probeKvm(options.kvmPath).usable);
+  const host = probeKvmHost(options.kvmPath);
   if (accel === 'kvm') {
     if (!host.kvm.usable) {
       throw new AcceleratorUnavailableError(
-        `--accel kvm: ${host.kvm.reason}. Use --accel interp (or auto), or give this user access to /dev/kvm ` +
+        `--accel kvm: ${host.kvm.reason.replace(/\s*\n\s*/g, ' ')}. Use --accel interp (or auto), or give this user access to /dev/kvm ` +
         '(e.g. add it to the "kvm" group) on a host with hardware virtualization',
       );
     }

@@ -83,3 +83,15 @@ describe('accelerator selection', () => {
     }
   });
 });
+
+describe('--accel kvm without a usable /dev/kvm', () => {
+  it('fails with what was wrong and what to do', async () => {
+    const err = await selectAccelerator('kvm', { kvmPath: '/nonexistent/kvm' }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(AcceleratorUnavailableError);
+    const message = (err as Error).message;
+    expect(message).toMatch(/^--accel kvm: /);
+    expect(message).toContain('/nonexistent/kvm');
+    expect(message).toContain('--accel interp');
+    expect(message).not.toContain('\n');
+  });
+});
