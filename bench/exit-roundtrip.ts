@@ -82,9 +82,9 @@ const pio = {
 };
 
 interface Tuning { spinNs: number; pollNs: number; budgetNs: number }
-const DEFAULT: Tuning = { spinNs: 30_000, pollNs: 50_000, budgetNs: 2_000_000 };
-const NO_POLL: Tuning = { spinNs: 30_000, pollNs: 0, budgetNs: 0 };
-const NO_SPIN: Tuning = { spinNs: 0, pollNs: 0, budgetNs: 0 };
+const DEFAULT: Tuning = { spinNs: 0, pollNs: 0, budgetNs: 2_000_000 }; // futex + ThreadSafeFunction
+const SPIN: Tuning = { spinNs: 30_000, pollNs: 0, budgetNs: 2_000_000 };
+const SPIN_POLL: Tuning = { spinNs: 30_000, pollNs: 50_000, budgetNs: 2_000_000 };
 
 async function asyncRound(tuning: Tuning): Promise<number> {
   reset(vcpu);
@@ -122,7 +122,7 @@ function syncRound(): number {
   return ((t1 - t0) * 1000) / exits;
 }
 
-const results: Record<string, number[]> = { c: [], runInline: [], runLoop: [], runLoopNoPoll: [], runLoopNoSpin: [], runSync: [] };
+const results: Record<string, number[]> = { c: [], runInline: [], runLoop: [], runLoopSpin: [], runLoopSpinPoll: [], runSync: [] };
 // Warm up JIT and the thread.
 await asyncRound(DEFAULT);
 await inlineRound();
@@ -131,8 +131,8 @@ for (let r = 0; r < rounds; r++) {
   results.c!.push(...rawC());
   results.runInline!.push(await inlineRound());
   results.runLoop!.push(await asyncRound(DEFAULT));
-  results.runLoopNoPoll!.push(await asyncRound(NO_POLL));
-  results.runLoopNoSpin!.push(await asyncRound(NO_SPIN));
+  results.runLoopSpin!.push(await asyncRound(SPIN));
+  results.runLoopSpinPoll!.push(await asyncRound(SPIN_POLL));
   results.runSync!.push(syncRound());
 }
 vm.close();
@@ -145,9 +145,9 @@ const line = (name: string, xs: number[]): string =>
 console.log(`exit-roundtrip: ${exits} PIO exits per round, ${rounds} rounds, median${probe.pvm ? ' (kvm_pvm host)' : ''}`);
 console.log(line('raw C KVM_RUN loop', results.c!));
 console.log(line('runInline (JS thread, loop watched)', results.runInline!));
-console.log(line('runLoop (default: spin + JS poll)', results.runLoop!));
-console.log(line('runLoop (spin, no JS poll)', results.runLoopNoPoll!));
-console.log(line('runLoop (futex + TSFN only)', results.runLoopNoSpin!));
+console.log(line('runLoop (default: futex + TSFN)', results.runLoop!));
+console.log(line('runLoop (+ adaptive spin)', results.runLoopSpin!));
+console.log(line('runLoop (+ adaptive spin + JS poll)', results.runLoopSpinPoll!));
 console.log(line('runSync (KVM_RUN on the JS thread)', results.runSync!));
 console.log(`runInline gave the event loop ${median(inlineYields)} turns per round (median)`);
 console.log(`ratio runInline / raw C = ${(median(results.runInline!) / c).toFixed(3)}, runLoop / raw C = ${(median(results.runLoop!) / c).toFixed(3)} (goal ≤ 1.2)`);

@@ -188,8 +188,10 @@ int InlineRunner::Run(int vcpuFd, kvm_run* run, int64_t sliceNs) {
   int err = r < 0 ? errno : 0;
   inRun_.store(0);
   SetThreadRun(nullptr);
+  // A kick that lands after KVM_RUN returned (but before t_run was cleared) would leave immediate_exit set and
+  // make the next, unrelated KVM_RUN return at once: this run is over, so any such kick is moot.
+  __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
   if (err == EINTR) {
-    __atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
     DisarmTimer();
     sliceEnd_ = 0;
     return -EINTR;

@@ -44,9 +44,9 @@ struct RunShared {
   std::atomic<int> reply{kPending};
   std::atomic<int> sleeping{0};
   std::atomic<bool> awaitingReply{false};
-  std::atomic<int64_t> spinNs{30000};
+  std::atomic<int64_t> spinNs{0};
   std::atomic<int> pollMode{kIdle};
-  int64_t pollNs = 50000;       // JS thread: longest wait for the next exit before returning to the event loop
+  int64_t pollNs = 0;           // JS thread: longest wait for the next exit before returning to the event loop
   int64_t budgetNs = 2000000;   // JS thread: at most this long handling exits back to back per event-loop turn
   // Adaptive windows (like an adaptive mutex): a wait that pays off sets the window to twice what it took; a
   // wait that times out halves it, down to zero on a busy host where the other thread is not on a CPU. Every

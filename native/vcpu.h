@@ -51,8 +51,10 @@ class KvmVcpu : public Napi::ObjectWrap<KvmVcpu> {
   bool referenced_ = false;      // this wrapper is Ref()'d while the thread runs the guest
   bool hookAdded_ = false;
   napi_env env_ = nullptr;
-  int64_t spinNs_ = 30000;
-  int64_t pollNs_ = 50000;
+  // Hand-off tuning; off by default: on the loaded 2-core hosts this project runs on, spinning lost to plain
+  // futex + ThreadSafeFunction hand-offs in 4 of 5 bench/exit-roundtrip.ts runs.
+  int64_t spinNs_ = 0;
+  int64_t pollNs_ = 0;
   int64_t budgetNs_ = 2000000;
 };
 

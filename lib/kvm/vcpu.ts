@@ -5,8 +5,8 @@
  *  - runInline(): KVM_RUN on the JS thread, interrupted whenever the event loop has work (I/O ready, a timer
  *    due, a time slice over). No hand-off per exit: the fastest (~1.1x raw C). One vCPU per JS thread.
  *  - runLoop(): a native thread per vCPU loops KVM_RUN and hands each exit to this object on the JS thread
- *    through a ThreadSafeFunction (adaptive spin/poll hand-off). Any number of vCPUs; each exit costs two
- *    thread switches, which on a loaded host is expensive (~2x raw C measured at load 12 on 2 cores).
+ *    through a ThreadSafeFunction (optional adaptive spin/poll, see setTuning). Any number of vCPUs; each exit
+ *    costs two thread switches, which on a loaded host is expensive (~2x raw C at load 12 on 2 cores).
  *  - runSync(): KVM_RUN on the calling thread, blocking it (for worker threads that own their devices).
  * Switching one vCPU between threads (runLoop <-> runInline/runSync) makes KVM re-home it; cheap on recent
  * kernels, a synchronize_rcu() on older ones, so keep a vCPU on one model.
@@ -210,13 +210,13 @@ export class KvmVcpu {
 
   /**
    * The synchronous variant: KVM_RUN on the calling thread (blocks it; meant for worker threads), same
-   * dispatch and result. Cannot be kicked from another thread.
+   * dispatch and result. Cannot be kicked: an interrupted KVM_RUN (stray signal) is simply re-entered.
    */
   runSync(handlers: ExitHandlers = {}): VcpuExit {
-    if (this.pending) throw new Error(`vCPU ${this.id}: runLoop is active`);
+    if (this.pending) throw new Error(`vCPU ${this.id}: a run is active`);
     for (;;) {
       const r = this.native.runSync();
-      if (r === -EINTR) return { reason: 'intr' };
+      if (r === -EINTR) continue;
       check(r, 'ioctl(KVM_RUN)');
       if (!this.dispatch(handlers)) return this.page.decode();
     }
@@ -289,16 +289,17 @@ export class KvmVcpu {
   }
 
   /**
-   * Hand-off tuning (nanoseconds; 0 disables): `spinNs` the run thread busy-waits for the JS verdict before
-   * sleeping (default 30 µs); `pollNs` the JS thread waits for the next exit before returning to the event loop
-   * (default 50 µs); `budgetNs` the longest stretch of back-to-back exit handling before the event loop gets a
-   * turn (default 2 ms).
+   * runLoop hand-off tuning (nanoseconds; 0 disables; all off by default): `spinNs` the run thread busy-waits
+   * for the JS verdict before sleeping on a futex; `pollNs` the JS thread waits for the next exit before
+   * returning to the event loop; `budgetNs` the longest stretch of back-to-back exit handling before the event
+   * loop gets a turn (default 2 ms). Both windows adapt (shrink when a wait does not pay off). Spinning helps
+   * on an idle multi-core host and hurts on a loaded one (bench/exit-roundtrip.ts shows both).
    */
   setTuning(t: { spinNs?: number; pollNs?: number; budgetNs?: number }): void {
     this.tuning = { ...this.tuning, ...t };
     this.native.setSpin(this.tuning.spinNs, this.tuning.pollNs, this.tuning.budgetNs);
   }
-  private tuning = { spinNs: 30_000, pollNs: 50_000, budgetNs: 2_000_000 };
+  private tuning = { spinNs: 0, pollNs: 0, budgetNs: 2_000_000 };
 
   /** Decodes the last exit from kvm_run. */
   lastExit(): VcpuExit { return this.page.decode(); }
