@@ -68,10 +68,10 @@ export async function selectAccelerator(accel: Accel, options: SelectOptions = {
   const host = probeKvmHost(options.kvmPath);
   if (accel === 'kvm') {
     if (!host.kvm.usable) {
-      throw new AcceleratorUnavailableError(
-        `--accel kvm: ${host.kvm.reason.replace(/\s*\n\s*/g, ' ')}. Use --accel interp (or auto), or give this user access to /dev/kvm ` +
-        '(e.g. add it to the "kvm" group) on a host with hardware virtualization',
-      );
+      const reason = host.kvm.reason.replace(/\s*\n\s*/g, ' ');
+      const hint = reason.includes('--accel interp') ? '' :
+        '; use --accel interp (or auto), or run on a host with hardware virtualization where this user may open /dev/kvm';
+      throw new AcceleratorUnavailableError(`--accel kvm: ${reason}${hint}`);
     }
     const emulating = host.module === 'kvm_pvm' || !host.nativeSupervisor;
     return createKvm(options, emulating, `using KVM: --accel kvm; ${host.summary}`);
