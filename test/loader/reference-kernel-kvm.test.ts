@@ -16,7 +16,7 @@ import { parseElf } from '../../lib/machine/loader/elf.js';
 import { MiB } from '../../lib/machine/layout.js';
 import { sameBytes } from './images.js';
 import { applyBootState, closeMachine, createMachine, type Machine, probe } from './kvm-support.js';
-import { findGuestArtifact } from './reference-artifacts.js';
+import { findGuestKernel } from './reference-artifacts.js';
 
 const COMPARE_BYTES = 64 * 1024;
 const TIMEOUT_MS = 240_000;
@@ -54,8 +54,9 @@ function describeExit(exit: RunResult | undefined): string {
 }
 
 for (const arch of ['x86_64', 'i386'] as const) {
-  const vmlinuxOnly = findGuestArtifact(`vmlinux-${arch}`);
-  const elfReason = !probe.usable ? probe.reason : !vmlinuxOnly ? `vmlinux-${arch} not built (run guest/build.sh)` : undefined;
+  const kernel = findGuestKernel(arch);
+  const vmlinuxOnly = kernel?.vmlinux;
+  const elfReason = !probe.usable ? probe.reason : !kernel ? `${arch} kernel not built (run guest/build.sh)` : undefined;
   if (elfReason) console.warn(`[loader reference vmlinux test ${arch} skipped] ${elfReason}`);
 
   describe.skipIf(elfReason !== undefined)(`reference ${arch} vmlinux on KVM${elfReason ? ` (skipped: ${elfReason})` : ''}`, () => {
@@ -84,7 +85,7 @@ for (const arch of ['x86_64', 'i386'] as const) {
         const zeroPage = m.mem.read(info.bootParamsAddress, 4096);
         const r = await runUntil(m.vcpu, () => false, m);
         console.log(`[reference vmlinux-${arch}] ran ${r.seconds}s to exit=${describeExit(r.exit)} (kvm_pvm)`);
-        const map = readFileSync(findGuestArtifact('System.map-i386')!, 'latin1');
+        const map = readFileSync(kernel!.systemMap, 'latin1');
         const sym = (name: string): number => {
           const hit = new RegExp(`^([0-9a-f]{8}) \\w ${name}$`, 'm').exec(map);
           if (!hit) throw new Error(`${name} not in System.map-i386`);
@@ -116,8 +117,9 @@ for (const arch of ['x86_64', 'i386'] as const) {
 }
 
 for (const arch of ['x86_64', 'i386'] as const) {
-  const bz = findGuestArtifact(`bzImage-${arch}`);
-  const vmlinux = findGuestArtifact(`vmlinux-${arch}`);
+  const built = findGuestKernel(arch);
+  const bz = built?.bzImage;
+  const vmlinux = built?.vmlinux;
   const reason = !probe.usable ? probe.reason : !bz || !vmlinux ? `bzImage-${arch}/vmlinux-${arch} not built (run guest/build.sh)` : undefined;
   if (reason) console.warn(`[loader reference-kernel test ${arch} skipped] ${reason}`);
 
