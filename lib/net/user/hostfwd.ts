@@ -120,3 +120,90 @@ export class UdpForward {
     return c;
   }
 }
+
+export interface ForwardedPort {
+  protocol: 'tcp' | 'udp';
+  hostAddress: string;
+  /** The port actually listened on (differs from the spec when it asked for 0). */
+  hostPort: number;
+  guestAddress: string;
+  guestPort: number;
+}
+
+export interface HostForwardHandlers {
+  /** A host TCP connection for guestIp:guestPort. */
+  tcpConnection(socket: Socket, guestIp: number, guestPort: number): void;
+  /** A host datagram for guestIp:guestPort, to be sent from the gateway's `gatewayPort`. */
+  udpDatagram(gatewayPort: number, guestIp: number, guestPort: number, payload: Uint8Array): void;
+}
+
+/** The set of hostfwd listeners of one user-mode network, and the gateway ports their UDP clients use. */
+export class HostForwards {
+  private readonly tcp: Array<{ server: Server; fwd: HostForward; guestIp: number }> = [];
+  private readonly udp: Array<{ forward: UdpForward; guestIp: number }> = [];
+  private readonly usedUdpPorts = new Set<number>();
+  private nextUdpPort = 49152;
+  private closed = false;
+
+  constructor(private readonly handlers: HostForwardHandlers, private readonly udpIdleMs: number) {}
+
+  /** Start listening for `fwd` (rejects with a HostForwardError naming it). */
+  async start(fwd: HostForward, guestIp: number): Promise<void> {
+    if (fwd.protocol === 'tcp') {
+      const server = await listenTcp(fwd, (socket) => {
+        if (this.closed) socket.destroy();
+        else this.handlers.tcpConnection(socket, guestIp, fwd.guestPort);
+      });
+      this.tcp.push({ server, fwd, guestIp });
+      return;
+    }
+    const forward = await UdpForward.open(
+      fwd,
+      (gatewayPort, payload) => this.handlers.udpDatagram(gatewayPort, guestIp, fwd.guestPort, payload),
+      () => this.allocateUdpPort(),
+      (p) => this.usedUdpPorts.delete(p),
+      this.udpIdleMs,
+    );
+    this.udp.push({ forward, guestIp });
+  }
+
+  /** A datagram the guest sent to the gateway's `gatewayPort`: true when it was a reply to a UDP forward client. */
+  udpFromGuest(gatewayPort: number, payload: Uint8Array): boolean {
+    for (const u of this.udp) if (u.forward.fromGuest(gatewayPort, payload)) return true;
+    return false;
+  }
+
+  ports(format: (ip: number) => string): ForwardedPort[] {
+    const tcp = this.tcp.map(({ server, fwd, guestIp }) => {
+      const a = server.address();
+      const hostPort = typeof a === 'object' && a ? a.port : fwd.hostPort;
+      return { protocol: 'tcp' as const, hostAddress: fwd.hostAddress, hostPort, guestAddress: format(guestIp), guestPort: fwd.guestPort };
+    });
+    const udp = this.udp.map(({ forward, guestIp }) => ({
+      protocol: 'udp' as const,
+      hostAddress: forward.forward.hostAddress,
+      hostPort: forward.port,
+      guestAddress: format(guestIp),
+      guestPort: forward.forward.guestPort,
+    }));
+    return [...tcp, ...udp];
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.udp.map((u) => u.forward.close()));
+    await Promise.all(this.tcp.map(({ server }) => new Promise<void>((r) => server.close(() => r()))));
+  }
+
+  private allocateUdpPort(): number {
+    for (let i = 0; i < 16384; i++) {
+      const p = this.nextUdpPort;
+      this.nextUdpPort = p >= 65535 ? 49152 : p + 1;
+      if (!this.usedUdpPorts.has(p)) {
+        this.usedUdpPorts.add(p);
+        return p;
+      }
+    }
+    return this.nextUdpPort;
+  }
+}

@@ -4,18 +4,18 @@
  * host's resolvers, and NATs the guest's UDP and TCP onto ordinary host sockets. 10.0.2.2 as a destination is the
  * host's loopback. hostfwd listeners forward host connections into the guest.
  */
-import type { Server } from 'node:net';
 import type { NetBackend } from '../backend.js';
 import { DEFAULT_USER_NETWORK, DEFAULT_USER_PREFIX, ipv4ToNumber, numberToIpv4, type HostForward } from '../spec.js';
 import { inSubnet, userNetAddresses, type UserNetAddresses } from './addresses.js';
 import { ARP_REPLY, ARP_REQUEST, buildArp, parseArp } from './arp.js';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpServer } from './dhcp-server.js';
 import { DnsForwarder } from './dns-forwarder.js';
-import { BROADCAST_MAC, ETH_HEADER_BYTES, ETHERTYPE_ARP, ETHERTYPE_IPV4, buildEthernet, isBroadcastOrMulticast, macEquals, parseEthernet } from './ethernet.js';
-import { listenTcp, UdpForward } from './hostfwd.js';
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, buildEthernet, isBroadcastOrMulticast, macEquals, parseEthernet } from './ethernet.js';
+import { HostForwards, type ForwardedPort } from './hostfwd.js';
+import { GuestLink } from './link.js';
 import { echoReply, timeExceeded } from './icmp.js';
 import { Ipv4Reassembler } from './reassembly.js';
-import { IPV4_HEADER_BYTES, PROTO_ICMP, PROTO_TCP, PROTO_UDP, buildIpv4, fragmentIpv4, parseIpv4, writeIpv4Header } from './ipv4.js';
+import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, buildIpv4, parseIpv4 } from './ipv4.js';
 import type { TcpTuning } from './tcp/connection.js';
 import { TcpNat } from './tcp/nat.js';
 import { buildUdp, parseUdp } from './udp.js';
@@ -53,50 +53,35 @@ export interface UserNetworkStats {
   icmpDropped: number;
   /** Packets for outside addresses that arrived with TTL <= 1 (answered with ICMP time exceeded). */
   ttlExceeded: number;
-  /** Packets to the guest larger than the MTU, sent as IPv4 fragments. */
-  fragmentsSent: number;
 }
 
-export interface ForwardedPort {
-  protocol: 'tcp' | 'udp';
-  hostAddress: string;
-  /** The port actually listened on (differs from the spec when it asked for 0). */
-  hostPort: number;
-  guestAddress: string;
-  guestPort: number;
-}
-
+export type { ForwardedPort };
 
 export class UserNetwork implements NetBackend {
   readonly addresses: UserNetAddresses;
-  readonly stats: UserNetworkStats = { framesFromGuest: 0, framesToGuest: 0, dropped: 0, badIpv4: 0, fragments: 0, icmpEchoReplies: 0, icmpDropped: 0, ttlExceeded: 0, fragmentsSent: 0 };
+  readonly stats: UserNetworkStats = { framesFromGuest: 0, framesToGuest: 0, dropped: 0, badIpv4: 0, fragments: 0, icmpEchoReplies: 0, icmpDropped: 0, ttlExceeded: 0 };
   readonly dhcp: DhcpServer;
   readonly dns: DnsForwarder;
   readonly tcp: TcpNat;
   readonly udp: UdpNat;
   readonly reassembler = new Ipv4Reassembler();
+  readonly link: GuestLink;
+  private readonly forwards: HostForwards;
   private receiver: ((frame: Uint8Array) => void) | undefined;
-  /** Guest addresses → MAC, learned from what the guest sends. */
-  private readonly macs = new Map<number, Uint8Array>();
-  private lastGuestMac: Uint8Array | undefined;
-  private readonly tcpServers: Array<{ server: Server; fwd: HostForward }> = [];
-  private readonly udpForwards: UdpForward[] = [];
-  private readonly usedUdpPorts = new Set<number>();
-  private nextUdpPort = 49152;
   private inbox: Uint8Array[] = [];
   private processing = false;
   private drainScheduled = false;
   private closed = false;
   private readonly hostLoopback: boolean;
-  private readonly mtu: number;
   private readonly restrict: boolean;
   private readonly log: (message: string) => void;
 
   private constructor(private readonly options: UserNetworkOptions) {
     this.addresses = userNetAddresses(options.network ?? DEFAULT_USER_NETWORK, options.prefixLength ?? DEFAULT_USER_PREFIX);
     this.hostLoopback = options.hostLoopback ?? true;
-    this.mtu = options.mtu ?? 1500;
-    if (!Number.isInteger(this.mtu) || this.mtu < 576 || this.mtu > 65535) throw new RangeError(`mtu ${options.mtu} is not in 576..65535`);
+    const mtu = options.mtu ?? 1500;
+    if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65535) throw new RangeError(`mtu ${options.mtu} is not in 576..65535`);
+    this.link = new GuestLink(this.addresses, mtu, (frame) => this.deliver(frame));
     this.restrict = options.restrict ?? false;
     this.log = options.log ?? (() => {});
     this.dhcp = new DhcpServer(this.addresses);
@@ -105,24 +90,37 @@ export class UserNetwork implements NetBackend {
       ...(options.dnsTimeoutMs !== undefined ? { timeoutMs: options.dnsTimeoutMs } : {}),
     });
     this.tcp = new TcpNat({
-      output: (src, dst, proto, length, fill) => this.emitIpWith(src, dst, proto, length, fill),
+      output: (src, dst, proto, length, fill) => this.ifOpen(() => this.link.sendIpWith(src, dst, proto, length, fill)),
       mapDestination: (ip, port) => this.mapDestination(ip, port),
-      tuning: { mss: this.mtu - 40, ...options.tcp },
+      tuning: { mss: mtu - 40, ...options.tcp },
       log: (m) => this.log(`user-net: ${m}`),
     });
     this.udp = new UdpNat({
-      output: (src, dst, sp, dp, payload) => this.emitUdp(src, dst, sp, dp, payload),
+      output: (src, dst, sp, dp, payload) => this.ifOpen(() => this.link.sendUdp(src, dst, sp, dp, payload)),
       mapDestination: (ip, port) => this.mapDestination(ip, port),
       mapSource: (ip) => (ip >>> 24 === 127 ? this.addresses.gateway : ip),
       ...(options.udpIdleTimeoutMs !== undefined ? { idleTimeoutMs: options.udpIdleTimeoutMs } : {}),
     });
+    this.forwards = new HostForwards(
+      {
+        tcpConnection: (socket, guestIp, guestPort) => {
+          if (this.closed) socket.destroy();
+          else this.tcp.openToGuest(socket, this.addresses.gateway, guestIp, guestPort);
+        },
+        udpDatagram: (gatewayPort, guestIp, guestPort, payload) =>
+          this.ifOpen(() => this.link.sendUdp(this.addresses.gateway, guestIp, gatewayPort, guestPort, payload)),
+      },
+      options.udpIdleTimeoutMs ?? 60_000,
+    );
   }
 
   /** Create the network and start its hostfwd listeners (rejects naming the forward that cannot listen). */
   static async create(options: UserNetworkOptions = {}): Promise<UserNetwork> {
     const net = new UserNetwork(options);
     try {
-      for (const fwd of options.hostForwards ?? []) await net.startForward(fwd);
+      for (const fwd of options.hostForwards ?? []) {
+        await net.forwards.start(fwd, fwd.guestAddress ? ipv4ToNumber(fwd.guestAddress) : net.addresses.firstGuest);
+      }
     } catch (e) {
       await net.close();
       throw e;
@@ -132,13 +130,7 @@ export class UserNetwork implements NetBackend {
 
   /** The hostfwd listeners with their actual host ports. */
   forwardedPorts(): ForwardedPort[] {
-    const guest = (f: HostForward): string => f.guestAddress ?? numberToIpv4(this.addresses.firstGuest);
-    const tcp = this.tcpServers.map(({ server, fwd }) => {
-      const a = server.address();
-      return { protocol: 'tcp' as const, hostAddress: fwd.hostAddress, hostPort: typeof a === 'object' && a ? a.port : fwd.hostPort, guestAddress: guest(fwd), guestPort: fwd.guestPort };
-    });
-    const udp = this.udpForwards.map((u) => ({ protocol: 'udp' as const, hostAddress: u.forward.hostAddress, hostPort: u.port, guestAddress: guest(u.forward), guestPort: u.forward.guestPort }));
-    return [...tcp, ...udp];
+    return this.forwards.ports(numberToIpv4);
   }
 
   onFrame(cb: (frame: Uint8Array) => void): void {
@@ -163,40 +155,7 @@ export class UserNetwork implements NetBackend {
     this.udp.close();
     this.reassembler.close();
     await this.dns.close();
-    await Promise.all(this.udpForwards.map((u) => u.close()));
-    await Promise.all(this.tcpServers.map(({ server }) => new Promise<void>((r) => server.close(() => r()))));
-  }
-
-  private async startForward(fwd: HostForward): Promise<void> {
-    const guestIp = fwd.guestAddress ? ipv4ToNumber(fwd.guestAddress) : this.addresses.firstGuest;
-    if (fwd.protocol === 'tcp') {
-      const server = await listenTcp(fwd, (socket) => {
-        if (this.closed) socket.destroy();
-        else this.tcp.openToGuest(socket, this.addresses.gateway, guestIp, fwd.guestPort);
-      });
-      this.tcpServers.push({ server, fwd });
-    } else {
-      const u = await UdpForward.open(
-        fwd,
-        (gatewayPort, payload) => this.emitUdp(this.addresses.gateway, guestIp, gatewayPort, fwd.guestPort, payload),
-        () => this.allocateUdpPort(),
-        (p) => this.usedUdpPorts.delete(p),
-        this.options.udpIdleTimeoutMs ?? 60_000,
-      );
-      this.udpForwards.push(u);
-    }
-  }
-
-  private allocateUdpPort(): number {
-    for (let i = 0; i < 16384; i++) {
-      const p = this.nextUdpPort;
-      this.nextUdpPort = p >= 65535 ? 49152 : p + 1;
-      if (!this.usedUdpPorts.has(p)) {
-        this.usedUdpPorts.add(p);
-        return p;
-      }
-    }
-    return this.nextUdpPort;
+    await this.forwards.close();
   }
 
   private drain(): void {
@@ -245,11 +204,11 @@ export class UserNetwork implements NetBackend {
       this.stats.dropped++;
       return;
     }
-    this.learn(arp.senderIp, srcMac);
+    this.link.learn(arp.senderIp, srcMac);
     const a = this.addresses;
     if (arp.op !== ARP_REQUEST || (arp.targetIp !== a.gateway && arp.targetIp !== a.dns)) return;
     const reply = buildArp({ op: ARP_REPLY, senderMac: a.gatewayMac, senderIp: arp.targetIp, targetMac: arp.senderMac, targetIp: arp.senderIp });
-    this.deliver(buildEthernet(srcMac, a.gatewayMac, ETHERTYPE_ARP, reply));
+    this.link.sendFrame(buildEthernet(srcMac, a.gatewayMac, ETHERTYPE_ARP, reply));
   }
 
   private handleIpv4(payload: Uint8Array, srcMac: Uint8Array): void {
@@ -265,12 +224,12 @@ export class UserNetwork implements NetBackend {
       ip.payload = whole;
       ip.fragment = false;
     }
-    this.learn(ip.src, srcMac);
+    this.link.learn(ip.src, srcMac);
     const a = this.addresses;
     // A packet the gateway would route onwards with its TTL used up: answer like a router (traceroute).
     if (ip.ttl <= 1 && this.routedOnwards(ip.dst) && ip.protocol !== PROTO_ICMP && inSubnet(a, ip.src)) {
       this.stats.ttlExceeded++;
-      this.emitIp(a.gateway, ip.src, PROTO_ICMP, timeExceeded(payload));
+      this.link.sendIp(a.gateway, ip.src, PROTO_ICMP, timeExceeded(payload));
       return;
     }
     switch (ip.protocol) {
@@ -281,7 +240,7 @@ export class UserNetwork implements NetBackend {
           return;
         }
         this.stats.icmpEchoReplies++;
-        this.emitIp(ip.dst, ip.src, PROTO_ICMP, reply);
+        this.link.sendIp(ip.dst, ip.src, PROTO_ICMP, reply);
         return;
       }
       case PROTO_UDP:
@@ -310,11 +269,11 @@ export class UserNetwork implements NetBackend {
       const r = this.dhcp.handle(udp.payload);
       if (!r) return;
       const yiaddr = ((r.payload[16]! << 24) | (r.payload[17]! << 16) | (r.payload[18]! << 8) | r.payload[19]!) >>> 0;
-      if (yiaddr !== 0) this.macs.set(yiaddr, r.clientMac);
-      this.lastGuestMac = r.clientMac;
+      if (yiaddr !== 0) this.link.learn(yiaddr, r.clientMac);
       const udpOut = buildUdp(a.gateway, r.dstIp, DHCP_SERVER_PORT, DHCP_CLIENT_PORT, r.payload);
-      const dstMac = r.dstIp === 0xffffffff ? BROADCAST_MAC : r.clientMac;
-      this.deliver(buildEthernet(dstMac, a.gatewayMac, ETHERTYPE_IPV4, buildIpv4(a.gateway, r.dstIp, PROTO_UDP, udpOut)));
+      // Broadcast replies go to the broadcast MAC; unicast (renewal) ones to the client's own.
+      const dstMac = r.dstIp === 0xffffffff ? this.link.macFor(0xffffffff) : r.clientMac;
+      this.link.sendFrame(buildEthernet(dstMac, a.gatewayMac, ETHERTYPE_IPV4, buildIpv4(a.gateway, r.dstIp, PROTO_UDP, udpOut)));
       return;
     }
     if (src === 0 || !inSubnet(a, src)) {
@@ -323,13 +282,11 @@ export class UserNetwork implements NetBackend {
     }
     if (dst === a.dns && udp.dstPort === 53) {
       this.dns.query(udp.payload, (response) => {
-        if (!this.closed) this.emitUdp(a.dns, src, 53, udp.srcPort, response);
+        this.ifOpen(() => this.link.sendUdp(a.dns, src, 53, udp.srcPort, response));
       });
       return;
     }
-    if (dst === a.gateway) {
-      for (const f of this.udpForwards) if (f.fromGuest(udp.dstPort, udp.payload)) return;
-    }
+    if (dst === a.gateway && this.forwards.udpFromGuest(udp.dstPort, udp.payload)) return;
     this.udp.send(src, udp.srcPort, dst, udp.dstPort, udp.payload);
   }
 
@@ -355,43 +312,9 @@ export class UserNetwork implements NetBackend {
     return dst !== a.gateway && dst !== a.dns && !inSubnet(a, dst) && dst !== 0xffffffff && dst >>> 28 !== 0xe;
   }
 
-  private learn(ip: number, mac: Uint8Array): void {
-    if (ip === 0 || !inSubnet(this.addresses, ip) || ip === this.addresses.gateway || ip === this.addresses.dns) return;
-    const known = this.macs.get(ip);
-    if (!known || !macEquals(known, mac)) this.macs.set(ip, mac.slice(0, 6));
-    this.lastGuestMac = this.macs.get(ip);
-  }
-
-  private emitUdp(src: number, dst: number, srcPort: number, dstPort: number, payload: Uint8Array): void {
-    this.emitIp(src, dst, PROTO_UDP, buildUdp(src, dst, srcPort, dstPort, payload));
-  }
-
-  private emitIp(src: number, dst: number, protocol: number, payload: Uint8Array): void {
-    this.emitIpWith(src, dst, protocol, payload.length, (area) => area.set(payload));
-  }
-
-  /** Build the whole frame in one allocation: Ethernet and IPv4 headers here, the payload by `fill`. */
-  private emitIpWith(src: number, dst: number, protocol: number, length: number, fill: (area: Uint8Array) => void): void {
-    if (this.closed) return;
-    const dstMac = this.macs.get(dst) ?? this.lastGuestMac ?? BROADCAST_MAC;
-    if (IPV4_HEADER_BYTES + length > this.mtu) {
-      // Large UDP answers (EDNS DNS, big datagrams) reach the guest as fragments, as from a router.
-      const payload = new Uint8Array(length);
-      fill(payload);
-      this.stats.fragmentsSent++;
-      for (const packet of fragmentIpv4(src, dst, protocol, payload, this.mtu)) {
-        this.deliver(buildEthernet(dstMac, this.addresses.gatewayMac, ETHERTYPE_IPV4, packet));
-      }
-      return;
-    }
-    const frame = new Uint8Array(ETH_HEADER_BYTES + IPV4_HEADER_BYTES + length);
-    frame.set(dstMac, 0);
-    frame.set(this.addresses.gatewayMac, 6);
-    frame[12] = ETHERTYPE_IPV4 >>> 8;
-    frame[13] = ETHERTYPE_IPV4 & 0xff;
-    writeIpv4Header(frame.subarray(ETH_HEADER_BYTES), src, dst, protocol, length);
-    fill(frame.subarray(ETH_HEADER_BYTES + IPV4_HEADER_BYTES));
-    this.deliver(frame);
+  /** Run `fn` unless the network is closed (host-side events can still arrive while closing). */
+  private ifOpen(fn: () => void): void {
+    if (!this.closed) fn();
   }
 
   private deliver(frame: Uint8Array): void {
