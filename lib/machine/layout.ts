@@ -17,7 +17,11 @@
  *   0x09fc00 - 0x0fffff  reserved: EBDA (MP floating pointer + MP config table) and the legacy BIOS area
  *   0x100000             kernel (64-bit and 32-bit protocols, multiboot kernels choose their own address)
  *   ...                  initrd at the top of RAM below the hole
- *   0xd0000000 - 4 GiB   MMIO hole (MMIO_HOLE_START..): virtio-mmio, IOAPIC 0xfec00000, LAPIC 0xfee00000
+ *   0xd0000000 - 4 GiB   MMIO hole, never RAM:
+ *     0xd0000000 - 0xfebfffff  device window (virtio-mmio slots of 4 KiB, a PCI MMIO window)
+ *     0xfec00000               IOAPIC
+ *     0xfee00000               LAPIC
+ *     0xfffbc000 - 0xfffbffff  KVM's identity-map page and TSS pages (VT-x needs them somewhere not RAM)
  *   4 GiB -              the rest of RAM, if any
  */
 
