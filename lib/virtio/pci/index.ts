@@ -1,0 +1,3 @@
+/** Modern virtio-pci transport. */
+export * from './constants.js';
+export { VirtioPciTransport, type VirtioPciOptions } from './transport.js';
