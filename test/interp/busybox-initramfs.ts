@@ -1,0 +1,54 @@
+/**
+ * A gzip'd newc initramfs made from the host's static x86_64 busybox and the reference guest's own /init
+ * (guest/initramfs/init), for when guest/build.sh has built the kernel but not the initramfs yet.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+
+const INIT = fileURLToPath(new URL('../../guest/initramfs/init', import.meta.url));
+const BUSYBOX = '/bin/busybox';
+
+interface Entry { name: string; mode: number; data?: Buffer; rdev?: [number, number] }
+
+const S_IFDIR = 0o040000, S_IFREG = 0o100000, S_IFLNK = 0o120000, S_IFCHR = 0o020000;
+const align4 = (n: number): number => (n + 3) & ~3;
+
+function newc(entries: Entry[]): Buffer {
+  const parts: Buffer[] = [];
+  let ino = 1;
+  for (const e of [...entries, { name: 'TRAILER!!!', mode: 0 } as Entry]) {
+    const data = e.data ?? Buffer.alloc(0);
+    const name = Buffer.from(`${e.name}\0`, 'latin1');
+    const [major, minor] = e.rdev ?? [0, 0];
+    const fields = [ino++, e.mode, 0, 0, e.mode & S_IFDIR ? 2 : 1, 0, data.length, 0, 0, major, minor, name.length, 0];
+    const head = Buffer.concat([Buffer.from(`070701${fields.map((f) => f.toString(16).padStart(8, '0')).join('')}`, 'latin1'), name]);
+    parts.push(head, Buffer.alloc(align4(head.length) - head.length), data, Buffer.alloc(align4(data.length) - data.length));
+  }
+  return Buffer.concat(parts);
+}
+
+/** Path of the initramfs (cached in the temp directory), or why it cannot be made. */
+export function busyboxInitramfs(): string | { skip: string } {
+  if (!existsSync(BUSYBOX)) return { skip: `${BUSYBOX} is missing (apt-get install busybox-static)` };
+  const file = execFileSync('file', ['-b', BUSYBOX], { encoding: 'utf8' });
+  if (!file.includes('x86-64') || !file.includes('statically linked')) return { skip: `${BUSYBOX} is not a static x86-64 binary (${file.trim()})` };
+  const dir = join(tmpdir(), 'nodevmm-interp-test');
+  const out = join(dir, 'busybox-initramfs-x86_64.cpio.gz');
+  if (existsSync(out)) return out;
+  const applets = execFileSync(BUSYBOX, ['--list-full'], { encoding: 'utf8' }).split('\n').filter((a) => a !== '' && a !== 'bin/busybox');
+  const entries: Entry[] = [];
+  const dirs = new Set(['bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin', 'dev', 'proc', 'sys', 'tmp', 'root', 'mnt', 'etc']);
+  for (const d of dirs) entries.push({ name: d, mode: S_IFDIR | 0o755 });
+  entries.push({ name: 'dev/console', mode: S_IFCHR | 0o600, rdev: [5, 1] });
+  entries.push({ name: 'dev/null', mode: S_IFCHR | 0o666, rdev: [1, 3] });
+  entries.push({ name: 'bin/busybox', mode: S_IFREG | 0o755, data: readFileSync(BUSYBOX) });
+  for (const a of applets) entries.push({ name: a, mode: S_IFLNK | 0o777, data: Buffer.from('/bin/busybox') });
+  entries.push({ name: 'init', mode: S_IFREG | 0o755, data: readFileSync(INIT) });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(out, gzipSync(newc(entries)));
+  return out;
+}
