@@ -18,7 +18,6 @@ import { bindSerial, type SerialDestination } from '../console/index.js';
 import { type BootMarkerEvent, formatBootMarker } from '../devices/boot-marker.js';
 import { HostClock, TimerGroup } from '../devices/platform-clock.js';
 import type { Uart16550 } from '../devices/serial/index.js';
-import type { BootCpuState } from './boot/cpu-state.js';
 import { Bus } from './bus.js';
 import type { MachineConfig, SerialConfig } from './config.js';
 import type { MachineExit, MachineExitReason } from './exit-status.js';
@@ -308,7 +307,7 @@ export class Machine extends EventEmitter {
     this.devices.i8042.reset();
     for (const t of this.virtio.transports) t.core.reset();
     this.boot = await loadKernel(this.memory, this.config, this.cmdline, this.config.memoryMiB * MiB);
-    this.accelerator.resetVcpus(this.boot.entry as BootCpuState);
+    this.accelerator.resetVcpus(this.boot.entry);
     this.devices.bootMarker.start();
     this.status('nodevmm: machine reset');
     this.emit('reset');
