@@ -155,7 +155,9 @@ describe.skipIf(reason !== null)('TAP backend', () => {
       const page = Buffer.from('served from inside the namespace\n'.repeat(3000));
       await writeFile(join(www, 'page.txt'), page);
       const httpd: ChildProcess = spawn('ip', ['netns', 'exec', ns, 'busybox', 'httpd', '-f', '-p', '8080', '-h', www], { stdio: 'ignore' });
-      cleanups.push(() => httpd.kill());
+      cleanups.push(() => {
+        httpd.kill();
+      });
       const hostPort = net.forwardedPorts()[0]!.hostPort;
       let fetched: Buffer | undefined;
       for (let attempt = 0; attempt < 50 && !fetched; attempt++) {

@@ -30,7 +30,6 @@ beforeAll(async () => {
   echoPort = (echo.address() as AddressInfo).port;
 });
 afterAll(async () => {
-  echo.closeAllConnections?.();
   await new Promise<void>((r) => echo.close(() => r()));
 });
 

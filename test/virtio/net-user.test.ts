@@ -1,6 +1,7 @@
 /** virtio-net over the user-mode network, end to end: a test-side guest stack talks through the real device. */
 import { createHash } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:http';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserNetwork } from '../../lib/net/user/user-network.js';
 import { GuestMemory } from '../../lib/machine/guest-memory.js';

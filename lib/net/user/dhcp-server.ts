@@ -5,7 +5,6 @@
  */
 import type { UserNetAddresses } from './addresses.js';
 
-const BOOTP_MIN = 236;
 const MAGIC = 0x63825363;
 const OPTIONS_AT = 240;
 

@@ -76,7 +76,7 @@ export class UserNetwork implements NetBackend {
   private readonly restrict: boolean;
   private readonly log: (message: string) => void;
 
-  private constructor(private readonly options: UserNetworkOptions) {
+  private constructor(options: UserNetworkOptions) {
     this.addresses = userNetAddresses(options.network ?? DEFAULT_USER_NETWORK, options.prefixLength ?? DEFAULT_USER_PREFIX);
     this.hostLoopback = options.hostLoopback ?? true;
     const mtu = options.mtu ?? 1500;

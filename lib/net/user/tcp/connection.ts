@@ -69,7 +69,6 @@ export class TcpConnection {
   private sndBufStart: number;
   private hostEof = false;
   private finSent = false;
-  private finSeq = 0;
   private finAcked = false;
   private sendMss = DEFAULT_GUEST_MSS;
 
@@ -324,7 +323,6 @@ export class TcpConnection {
     }
     if (this.hostEof && !this.finSent && seqDiff(this.sndNxt, this.sndBufStart) === this.sndBufBytes) {
       this.finSent = true;
-      this.finSeq = this.sndNxt;
       this.emit(FIN | ACK, this.sndNxt, new Uint8Array(0));
       this.sndNxt = seqAdd(this.sndNxt, 1);
     }
