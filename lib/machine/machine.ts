@@ -35,6 +35,8 @@ export interface MachineOptions {
   accelerator?: Accelerator;
   /** Attach a virtio-rng device. */
   rng?: boolean;
+  /** How virtio devices appear: virtio-mmio (default) or modern virtio-pci behind a PCI host bridge (MSI-X). */
+  virtioTransport?: 'mmio' | 'pci';
   /** What a guest reboot does: restart the machine (default) or end it with status 0. */
   onReboot?: 'reset' | 'exit';
   /** Connect COM1 to config.serial when start() is called (default true). The CLI and tests may bind it themselves. */
@@ -129,8 +131,8 @@ export class Machine extends EventEmitter {
       });
       timers.add(devices.rtc);
       virtio = await attachVirtioDevices(
-        { disks: config.disks, rng: options.rng ?? false, nets: config.nets }, memory, mmio, accelerator.interrupts,
-        (m) => log(`nodevmm: ${m}`),
+        { disks: config.disks, rng: options.rng ?? false, nets: config.nets, transport: options.virtioTransport ?? 'mmio' },
+        memory, mmio, accelerator.interrupts, (m) => log(`nodevmm: ${m}`), { pio, msi: accelerator.msi },
       );
       const cmdline = [config.cmdline, virtio.cmdline].filter((s) => s !== '').join(' ');
       const boot = await loadKernel(memory, config, cmdline, memoryBytes);
@@ -305,7 +307,10 @@ export class Machine extends EventEmitter {
     for (const region of ramRegions(this.config.memoryMiB * MiB)) this.memory.fill(region.guestAddress, region.size, 0);
     this.devices.uart.reset();
     this.devices.i8042.reset();
-    for (const t of this.virtio.transports) t.core.reset();
+    for (const t of this.virtio.transports) {
+      if (t.reset) t.reset();
+      else t.core.reset();
+    }
     this.boot = await loadKernel(this.memory, this.config, this.cmdline, this.config.memoryMiB * MiB);
     this.accelerator.resetVcpus(this.boot.entry);
     this.devices.bootMarker.start();

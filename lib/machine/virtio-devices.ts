@@ -10,11 +10,13 @@ import { UserNetwork } from '../net/user/user-network.js';
 import { VirtioBlk, VirtioMmioTransport, VirtioRng, virtioMmioCmdline, VIRTIO_MMIO_SIZE } from '../virtio/index.js';
 import type { VirtioDevice } from '../virtio/device.js';
 import { VirtioNet } from '../virtio/net/index.js';
+import type { VirtioCore } from '../virtio/core.js';
+import { VirtioPciBus } from '../virtio/pci/attach.js';
 import type { Bus } from './bus.js';
 import type { DiskConfig } from './config.js';
 import { ConfigError } from './config.js';
 import type { GuestMemory } from './guest-memory.js';
-import { type InterruptController, irqLine } from './irq.js';
+import { type InterruptController, irqLine, type MsiSink } from './irq.js';
 import { MMIO_DEVICE_SLOT_SIZE, MMIO_DEVICE_WINDOW_END, MMIO_DEVICE_WINDOW_START } from './layout.js';
 
 /**
@@ -27,10 +29,24 @@ export interface VirtioDeviceSpecs {
   disks: readonly DiskConfig[];
   rng: boolean;
   nets: readonly string[];
+  /** mmio (default): virtio-mmio slots announced on the command line; pci: modern virtio-pci on PCI bus 0. */
+  transport?: 'mmio' | 'pci';
+}
+
+/** What the machine needs from a transport: its core (and a full reset, for PCI config space and MSI-X). */
+export interface VirtioTransportHandle {
+  readonly core: VirtioCore;
+  reset?(): void;
+}
+
+/** Extra buses the PCI transport needs: the host bridge's config ports and the MSI path. */
+export interface VirtioPciResources {
+  pio: Bus;
+  msi: MsiSink | undefined;
 }
 
 export interface AttachedVirtio {
-  transports: VirtioMmioTransport[];
+  transports: VirtioTransportHandle[];
   /** `virtio_mmio.device=...` entries, space separated. */
   cmdline: string;
   close(): Promise<void>;
@@ -42,15 +58,27 @@ export async function attachVirtioDevices(
   mmio: Bus,
   interrupts: InterruptController,
   log: (message: string) => void,
+  pciResources?: VirtioPciResources,
 ): Promise<AttachedVirtio> {
   const closers: (() => Promise<void>)[] = [];
-  const transports: VirtioMmioTransport[] = [];
+  const transports: VirtioTransportHandle[] = [];
+  let pciBus: VirtioPciBus | undefined;
+  if (specs.transport === 'pci') {
+    if (!pciResources?.msi) throw new ConfigError('virtioTransport', 'pci needs an accelerator that delivers MSIs');
+    pciBus = new VirtioPciBus(pciResources.pio, mmio, memory, pciResources.msi, log);
+    const bus = pciBus;
+    closers.push(async () => bus.detach());
+  }
   const cmdline: string[] = [];
   const closeAll = async (): Promise<void> => {
     for (const c of closers.splice(0)) await c().catch(() => {});
   };
 
   const add = (device: VirtioDevice, name: string, field: string): void => {
+    if (pciBus) {
+      transports.push(pciBus.add(device, name));
+      return;
+    }
     const slot = transports.length;
     const irq = VIRTIO_IRQS[slot];
     const base = MMIO_DEVICE_WINDOW_START + slot * MMIO_DEVICE_SLOT_SIZE;

@@ -1,0 +1,49 @@
+/**
+ * Putting virtio-pci devices into a machine: a host bridge on ports 0xcf8-0xcff, each device in the next
+ * slot of bus 0, its BARs preassigned (no firmware) in a window of the MMIO hole that virtio-mmio slots
+ * (which grow up from 0xd0000000 in 4 KiB steps) never reach.
+ */
+import type { Bus } from '../../machine/bus.js';
+import type { GuestMemory } from '../../machine/guest-memory.js';
+import type { MsiSink } from '../../machine/irq.js';
+import { PciBarAllocator } from '../../pci/bar-allocator.js';
+import { PciHostBridge } from '../../pci/host-bridge.js';
+import type { VirtioDevice } from '../device.js';
+import { VirtioPciTransport } from './transport.js';
+
+/** [start, end) of guest-physical space for PCI BARs: inside the MMIO hole, below the IOAPIC. */
+export const PCI_MMIO_WINDOW_START = 0xe000_0000;
+export const PCI_MMIO_WINDOW_END = 0xfe00_0000;
+
+export class VirtioPciBus {
+  readonly bridge: PciHostBridge;
+  readonly transports: VirtioPciTransport[] = [];
+  private readonly allocator = new PciBarAllocator(PCI_MMIO_WINDOW_START, PCI_MMIO_WINDOW_END);
+
+  constructor(
+    private readonly pio: Bus,
+    private readonly mmio: Bus,
+    private readonly memory: GuestMemory,
+    private readonly msi: MsiSink,
+    private readonly log: (message: string) => void,
+  ) {
+    this.bridge = new PciHostBridge({ log });
+    this.bridge.attach(pio);
+  }
+
+  /** Plug `device` into the next free slot; returns its transport. */
+  add(device: VirtioDevice, name: string): VirtioPciTransport {
+    const transport = new VirtioPciTransport(device, this.memory, { msi: this.msi, log: this.log, name });
+    this.allocator.place(transport.pci);
+    this.bridge.addFunction(transport.pci);
+    transport.pci.attach(this.mmio);
+    this.transports.push(transport);
+    return transport;
+  }
+
+  /** Remove the bridge and every BAR from the buses. */
+  detach(): void {
+    for (const t of this.transports) t.pci.detach();
+    this.pio.unregister(this.bridge);
+  }
+}
