@@ -37,6 +37,9 @@ Devices:
       --net SPEC           user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT] | tap,ifname=NAME |
                            socket,listen=HOST:PORT | socket,connect=HOST:PORT; repeatable
       --rng                attach a virtio-rng device (host CSPRNG)
+      --virtio-transport T mmio | pci (default mmio): virtio-mmio slots announced on the kernel
+                           command line, or modern virtio-pci devices on PCI bus 0 (ports
+                           0xcf8/0xcfc, BARs preassigned at 0xe0000000, MSI-X interrupts)
 
 Output:
   -q, --quiet              do not print nodevmm's own status lines (boot marker, exit reason)

@@ -22,6 +22,8 @@ export interface RunOptions {
   disks: DiskOption[];
   nets: string[];
   rng: boolean;
+  /** How virtio devices are attached: virtio-mmio slots (default) or virtio-pci on PCI bus 0. */
+  virtioTransport: 'mmio' | 'pci';
   quiet: boolean;
 }
 
@@ -44,6 +46,7 @@ export function parseRunOptions(argv: string[]): RunOptions {
         disk: { type: 'string', multiple: true, default: [] },
         net: { type: 'string', multiple: true, default: [] },
         rng: { type: 'boolean', default: false },
+        'virtio-transport': { type: 'string', default: 'mmio' },
         quiet: { type: 'boolean', short: 'q', default: false },
       },
     });
@@ -67,6 +70,11 @@ export function parseRunOptions(argv: string[]): RunOptions {
     throw new UsageError('--initrd needs --kernel (the reference guest brings its own initramfs)');
   }
 
+  const virtioTransport = v['virtio-transport'] as string;
+  if (virtioTransport !== 'mmio' && virtioTransport !== 'pci') {
+    throw new UsageError(`--virtio-transport: "${virtioTransport}" is not one of mmio, pci`);
+  }
+
   const options: RunOptions = {
     memoryBytes: parseSize(v.memory as string, '--memory', 'MiB'),
     cpus,
@@ -76,6 +84,7 @@ export function parseRunOptions(argv: string[]): RunOptions {
     disks: (v.disk as string[]).map(parseDisk),
     nets: v.net as string[],
     rng: v.rng as boolean,
+    virtioTransport,
     quiet: v.quiet as boolean,
   };
   if (v.kernel !== undefined) options.kernel = v.kernel;

@@ -82,7 +82,7 @@ export async function runCommand(argv: string[], io: CommandIo): Promise<number>
   const config = await buildRunConfig(opts, say);
   let machine: Machine;
   try {
-    machine = await Machine.create(config, { rng: opts.rng, log: say });
+    machine = await Machine.create(config, { rng: opts.rng, virtioTransport: opts.virtioTransport, log: say });
   } catch (e) {
     // Device setup reports config fields ("nets[0]"); the user typed options.
     if (e instanceof ConfigError) throw Object.assign(new Error(`${optionFor(e.field)}: ${stripField(e)}`), { code: e.code });
