@@ -37,8 +37,23 @@ router.attach(pio, mmio);
 const pit = new Pit8254({ clock, irq0: irqLine(router, 0) });
 pit.attach(pio);
 new SpeakerPort61({ pit, clock }).attach(pio);
-const uart = new Uart16550({ irq: irqLine(router, COM1.irq), onTransmit: (b) => process.stdout.write(String.fromCharCode(b)) });
+let line = '';
+let initSeen = false;
+const uart = new Uart16550({
+  irq: irqLine(router, COM1.irq),
+  onTransmit: (b) => {
+    process.stdout.write(String.fromCharCode(b));
+    line = b === 10 ? '' : line + String.fromCharCode(b);
+    if (!initSeen && line.startsWith('nodevmm-init:')) {
+      initSeen = true;
+      const u = process.cpuUsage(cpu0);
+      console.log(`\n[smoke] first /init line after ${((Date.now() - t0) / 1000).toFixed(1)} s wall, ${((u.user + u.system) / 1e6).toFixed(1)} s CPU, ${cpu.icount} instructions]`);
+    }
+  },
+});
 pio.register(COM1.base, UART_PORT_COUNT, uart, 'com1');
+const t0 = Date.now();
+const cpu0 = process.cpuUsage();
 const timers = new TimerGroup();
 timers.add(router);
 timers.add(pit);
@@ -48,8 +63,6 @@ importBootState(cpu, info.entry);
 const unimpl = new Map<string, number>();
 cpu.onUnimplemented = (_c, i) => { unimpl.set(i.mnemonic, (unimpl.get(i.mnemonic) ?? 0) + 1); };
 if (process.env.TRACE) cpu.eventHook = (c, v, code, kind) => { if (kind === 'exception') console.log(`[${kind} ${v} code ${code} rip 0x${getRegister(c, 'rip').toString(16)} cr2 0x${getRegister(c, 'cr2').toString(16)}]`); };
-const t0 = Date.now();
-const cpu0 = process.cpuUsage();
 let stop;
 let n = 0;
 let halts = 0;
@@ -60,6 +73,7 @@ while (n < max) {
   n += cpu.icount - before;
   if (stop.reason === 'hlt') {
     halts++;
+    if (!(cpu.getFlags() & 0x200)) break; // HLT with interrupts off: powered off / halted for good
     // Idle: jump the wait to the next timer deadline (busy-wait on the host clock; fine for a smoke run).
     const dl = timers.nextDeadlineNs();
     if (dl === undefined) break;
