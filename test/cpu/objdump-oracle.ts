@@ -20,7 +20,7 @@ const ALIASES: Record<string, string> = {
   movq: 'movd', jecxz: 'jrcxz', jcxz: 'jrcxz', icebp: 'int1', int1: 'int1', xlatb: 'xlat', sal: 'shl', ljmp: 'jmp', lcall: 'call',
   fstsw: 'fnstsw', fstcw: 'fnstcw', fstenv: 'fnstenv', fsave: 'fnsave', fclex: 'fnclex', finit: 'fninit', prefetch: 'prefetchw',
   xchg: 'xchg', setnae: 'setb', cmovnae: 'cmovb', fsubrp: 'fsubrp', fsubp: 'fsubp', fdivrp: 'fdivrp', fdivp: 'fdivp',
-  jmpq: 'jmp', callq: 'call', retfq: 'retf', retfd: 'retf', retfw: 'retf', xrstor64: 'xrstor', xrstors64: 'xrstors', fxsave64: 'fxsave',
+  jmpq: 'jmp', callq: 'call', lidtd: 'lidt', lgdtd: 'lgdt', sgdtd: 'sgdt', sidtd: 'sidt', lidtw: 'lidt', lgdtw: 'lgdt', sgdtw: 'sgdt', sidtw: 'sidt', retfq: 'retf', retfd: 'retf', retfw: 'retf', xrstor64: 'xrstor', xrstors64: 'xrstors', fxsave64: 'fxsave',
   fxrstor64: 'fxrstor', xsave64: 'xsave', xsaves64: 'xsaves', xsaveopt64: 'xsaveopt', xsavec64: 'xsavec',
 };
 
