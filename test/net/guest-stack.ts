@@ -218,6 +218,8 @@ export interface TestTcpOptions {
   readChunk?: number;
   /** Drop every Nth incoming data segment (simulates loss on the receive path). */
   dropEvery?: number;
+  /** Send pure ACKs this late (longer than the peer's retransmission timeout provokes spurious retransmissions). */
+  ackDelayMs?: number;
   /** Lose every Nth first transmission of a data segment (the network must cope with gaps and retransmissions). */
   dropTxEvery?: number;
   mss?: number;
@@ -426,7 +428,9 @@ export class TestTcp {
   }
 
   private ack(): void {
-    this.stack.sendTcp(this.remoteIp, { sp: this.localPort, dp: this.remotePort, seq: this.sndNxt, ack: this.rcvNxt, flags: F.ACK, win: this.window(), data: new Uint8Array(0) });
+    const seg = { sp: this.localPort, dp: this.remotePort, seq: this.sndNxt, ack: this.rcvNxt, flags: F.ACK, win: this.window(), data: new Uint8Array(0) };
+    if (this.opts.ackDelayMs) setTimeout(() => this.stack.sendTcp(this.remoteIp, seg), this.opts.ackDelayMs);
+    else this.stack.sendTcp(this.remoteIp, seg);
   }
 
   /** Send unsent data within the peer's window; retransmit from sndUna on a timer. */

@@ -50,6 +50,18 @@ describe('user-mode network: TCP NAT to the host loopback via 10.0.2.2', () => {
     expect(sha(got)).toBe(sha(big));
   });
 
+  it('late ACKs (after our retransmission timeout fired and rewound) still count; the transfer and close complete', async () => {
+    const big = body(300 * 1024);
+    const port = await httpServer((_req, res) => res.end(big));
+    const { g, net } = await rig({ tcp: { initialRtoMs: 10, maxRtoMs: 20, maxRetries: 50 } });
+    await arpGateway(g);
+    const { body: got, c } = await httpGet(g, port, '/late', { ackDelayMs: 40 }, 40011);
+    expect(sha(got)).toBe(sha(big));
+    expect(c.dupSegments).toBeGreaterThan(0); // the rewinds really happened
+    await new Promise((r) => setTimeout(r, 100));
+    expect(net.tcp.connectionCount).toBe(0);
+  });
+
   it('guest → host upload of 512 KiB (host side reads slowly) arrives intact', async () => {
     const upload = body(512 * 1024);
     let receivedHash = '';

@@ -59,6 +59,8 @@ export class TcpConnection {
   private readonly iss = (Math.random() * 0x1_0000_0000) >>> 0;
   private sndUna: number;
   private sndNxt: number;
+  /** Highest sequence number sent so far: after a go-back-N rewind, ACKs up to here are still valid. */
+  private sndMax: number;
   private sndWnd = 0;
   private synAcked = false;
   private sndBuf: Buffer[] = [];
@@ -69,6 +71,8 @@ export class TcpConnection {
   private sndBufStart: number;
   private hostEof = false;
   private finSent = false;
+  /** Sequence number of our FIN once it was first sent (a rewind may resend it; its number stays). */
+  private finSeq: number | undefined;
   private finAcked = false;
   private sendMss = DEFAULT_GUEST_MSS;
 
@@ -95,7 +99,7 @@ export class TcpConnection {
     this.initialRto = this.rto = tuning.initialRtoMs ?? 200;
     this.maxRto = tuning.maxRtoMs ?? 8000;
     this.maxRetries = tuning.maxRetries ?? 10;
-    this.sndUna = this.sndNxt = this.iss;
+    this.sndUna = this.sndNxt = this.sndMax = this.iss;
     this.sndBufStart = seqAdd(this.iss, 1);
   }
 
@@ -211,10 +215,12 @@ export class TcpConnection {
   /** ACK processing; false when the segment must be dropped. */
   private onAck(seg: TcpSegment): boolean {
     const a = seg.ack;
-    if (seqLt(this.sndNxt, a)) {
+    if (seqLt(this.sndMax, a)) {
       this.scheduleAck(); // acknowledges something never sent
       return false;
     }
+    // Data sent before a retransmission rewind was received after all: skip past it.
+    if (seqLt(this.sndNxt, a)) this.sndNxt = a;
     this.retries = 0; // the guest is alive
     if (seqLt(this.sndUna, a)) {
       let n = seqDiff(a, this.sndUna);
@@ -225,8 +231,10 @@ export class TcpConnection {
       }
       const data = Math.min(n, this.sndBufBytes);
       this.consume(data);
-      n -= data;
-      if (n > 0 && this.finSent) this.finAcked = true;
+      if (this.finSeq !== undefined && seqLt(this.finSeq, a)) {
+        this.finAcked = true;
+        this.finSent = true;
+      }
       this.sndUna = a;
       this.rto = this.initialRto;
       this.dupAcks = 0;
@@ -319,12 +327,13 @@ export class TcpConnection {
       if (room <= 0) break;
       const len = Math.min(unsent, room, this.sendMss);
       this.emit(ACK | (len === unsent ? PSH : 0), this.sndNxt, this.peek(sent, len));
-      this.sndNxt = seqAdd(this.sndNxt, len);
+      this.advanceSndNxt(len);
     }
     if (this.hostEof && !this.finSent && seqDiff(this.sndNxt, this.sndBufStart) === this.sndBufBytes) {
       this.finSent = true;
+      this.finSeq = this.sndNxt;
       this.emit(FIN | ACK, this.sndNxt, new Uint8Array(0));
-      this.sndNxt = seqAdd(this.sndNxt, 1);
+      this.advanceSndNxt(1);
     }
     // In flight, or data waiting on a zero window (the timer then probes): keep the timer running.
     if (this.sndNxt !== this.sndUna || this.sndBufBytes > 0) this.armRtx();
@@ -342,7 +351,7 @@ export class TcpConnection {
     if (this.sndWnd === 0 && this.sndBufBytes > 0) {
       // Zero-window probe: one byte beyond the window, so the guest's ACK tells us when it opens.
       this.emit(ACK, this.sndNxt, this.peek(seqDiff(this.sndNxt, this.sndBufStart), 1));
-      this.sndNxt = seqAdd(this.sndNxt, 1);
+      this.advanceSndNxt(1);
     }
     this.pump();
   }
@@ -365,8 +374,14 @@ export class TcpConnection {
     const flags = this.state === 'syn-sent' ? SYN : SYN | ACK;
     this.hooks.emit({ flags, seq: this.iss, ack: flags & ACK ? this.rcvNxt : 0, window: this.receiveWindow(), mss: this.mss, payload: new Uint8Array(0) });
     this.sndNxt = seqAdd(this.iss, 1);
+    if (seqLt(this.sndMax, this.sndNxt)) this.sndMax = this.sndNxt;
     this.clearRtx();
     this.armRtx();
+  }
+
+  private advanceSndNxt(n: number): void {
+    this.sndNxt = seqAdd(this.sndNxt, n);
+    if (seqLt(this.sndMax, this.sndNxt)) this.sndMax = this.sndNxt;
   }
 
   private emit(flags: number, seq: number, payload: Uint8Array): void {
