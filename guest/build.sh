@@ -186,8 +186,28 @@ need_kernel() { [ "$force" = 1 ] || [ ! -f "$OUT/bzImage-$1" ] || [ ! -f "$OUT/v
 need_initramfs() { [ "$force" = 1 ] || [ ! -f "$OUT/initramfs-$1.cpio.gz" ]; }
 need_rootfs() { [ "$force" = 1 ] || [ ! -f "$OUT/rootfs.ext4" ]; }
 
-# Package installation can change the versions, so the hash is computed after it.
-stage_total=1
+# Decides what to build for $OUT and how many stages that takes.
+plan() {
+	local a
+	todo_kernel=()
+	todo_initramfs=()
+	for a in "${ARCHES[@]}"; do
+		if need_kernel "$a"; then todo_kernel+=("$a"); fi
+		if need_initramfs "$a"; then todo_initramfs+=("$a"); fi
+	done
+	todo_rootfs=0
+	if need_rootfs; then todo_rootfs=1; fi
+	needs_i386_busybox=0
+	for a in "${todo_initramfs[@]}"; do
+		if [ "$a" = i386 ]; then needs_i386_busybox=1; fi
+	done
+	stage_total=$((1 + (${#todo_kernel[@]} > 0 ? 1 : 0) + 2 * ${#todo_kernel[@]} + ${#todo_initramfs[@]} + todo_rootfs + needs_i386_busybox))
+}
+
+# Package installation can change the versions (and so the hash): plan once to
+# number the stages, and again once the packages are in.
+OUT=$(artifact_dir)
+plan
 stage "checking apt packages (${APT_PACKAGES[*]})"
 ensure_packages
 OUT=$(artifact_dir)
@@ -195,24 +215,12 @@ KVER=$(installed_version "$KERNEL_PACKAGE" Version)
 BBVER=$(installed_version "$BUSYBOX_PACKAGE" Version)
 BBSRCVER=$(installed_version "$BUSYBOX_PACKAGE" 'source:Version')
 note "artifact directory: $OUT"
-
-todo_kernel=()
-todo_initramfs=()
-for a in "${ARCHES[@]}"; do
-	if need_kernel "$a"; then todo_kernel+=("$a"); fi
-	if need_initramfs "$a"; then todo_initramfs+=("$a"); fi
-done
-todo_rootfs=0
-if need_rootfs; then todo_rootfs=1; fi
+plan
 if [ ${#todo_kernel[@]} = 0 ] && [ ${#todo_initramfs[@]} = 0 ] && [ "$todo_rootfs" = 0 ]; then
 	echo "guest/build.sh: up to date: $OUT"
 	echo "$OUT"
 	exit 0
 fi
-stage_total=$((1 + (${#todo_kernel[@]} > 0 ? 1 : 0) + 2 * ${#todo_kernel[@]} + ${#todo_initramfs[@]} + todo_rootfs))
-needs_i386_busybox=0
-for a in "${todo_initramfs[@]}"; do [ "$a" = i386 ] && needs_i386_busybox=1; done
-stage_total=$((stage_total + needs_i386_busybox))
 
 mkdir -p "$OUT" "$CACHE_ROOT/logs"
 STAGING=$(mktemp -d "$CACHE_ROOT/.staging.XXXXXX")
