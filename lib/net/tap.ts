@@ -3,15 +3,19 @@
  * are bare Ethernet frames, one per call). Node cannot poll a character device through net.Socket (it reports
  * the fd type as FILE), so reads and writes use fs.read/fs.write on the fd, which run on the libuv threadpool:
  * one read is always outstanding (it occupies one pool thread while the link is idle — consider raising
- * UV_THREADPOOL_SIZE when using TAP together with disk I/O), writes are bounded and dropped beyond the limit.
+ * UV_THREADPOOL_SIZE when using TAP together with disk I/O); at most two writes are in the pool at a time, the
+ * rest wait in a bounded queue (frames beyond it are dropped).
  */
 import { close as fsClose, read as fsRead, write as fsWrite } from 'node:fs';
 import { MAX_FRAME_BYTES, MIN_FRAME_BYTES, type NetBackend, type NetBackendStats } from './backend.js';
 import { openTapFd } from './tap-open.js';
 
+/** Writes handed to the libuv pool at once (see startWrites). */
+const POOL_WRITES = 2;
+
 export interface TapBackendOptions {
   log?: (message: string) => void;
-  /** Writes in flight before further frames are dropped (default 256). */
+  /** Frames queued for writing before further ones are dropped (default 256). */
   maxPendingWrites?: number;
 }
 
@@ -24,7 +28,8 @@ export class TapBackend implements NetBackend {
   readonly stats: TapBackendStats = { framesSent: 0, framesReceived: 0, framesDropped: 0, readErrors: 0, writeErrors: 0 };
   private receiver: ((frame: Uint8Array) => void) | undefined;
   private closed = false;
-  private pendingWrites = 0;
+  private writesInPool = 0;
+  private writeQueue: Uint8Array[] = [];
   private writesDone: (() => void) | undefined;
   private readonly buf = Buffer.allocUnsafe(MAX_FRAME_BYTES + 4);
   private readonly log: (message: string) => void;
@@ -49,9 +54,9 @@ export class TapBackend implements NetBackend {
     return new TapBackend(fd, ifname, options);
   }
 
-  /** Writes handed to the pool and not yet finished. */
+  /** Frames queued or being written. */
   get queuedWrites(): number {
-    return this.pendingWrites;
+    return this.writeQueue.length + this.writesInPool;
   }
 
   onFrame(cb: (frame: Uint8Array) => void): void {
@@ -59,21 +64,35 @@ export class TapBackend implements NetBackend {
   }
 
   send(frame: Uint8Array): void {
-    if (this.closed || frame.length < MIN_FRAME_BYTES || frame.length > MAX_FRAME_BYTES || this.pendingWrites >= this.maxPendingWrites) {
+    if (this.closed || frame.length < MIN_FRAME_BYTES || frame.length > MAX_FRAME_BYTES || this.queuedWrites >= this.maxPendingWrites) {
       this.stats.framesDropped++;
       return;
     }
-    this.pendingWrites++;
-    fsWrite(this.fd, frame, 0, frame.length, null, (err) => {
-      this.pendingWrites--;
-      if (err) {
-        this.stats.writeErrors++;
-        this.stats.framesDropped++;
-      } else {
-        this.stats.framesSent++;
-      }
-      if (this.pendingWrites === 0) this.writesDone?.();
-    });
+    this.writeQueue.push(frame);
+    this.startWrites();
+  }
+
+  /**
+   * Only a few writes go to the libuv pool at a time; the rest wait here. A long pool queue would delay the
+   * next read (its job queues behind the writes), and with it the guest's ACKs.
+   */
+  private startWrites(): void {
+    while (this.writesInPool < POOL_WRITES && this.writeQueue.length > 0) {
+      const frame = this.writeQueue.shift()!;
+      this.writesInPool++;
+      fsWrite(this.fd, frame, 0, frame.length, null, (err) => {
+        this.writesInPool--;
+        if (err) {
+          this.stats.writeErrors++;
+          this.stats.framesDropped++;
+        } else {
+          this.stats.framesSent++;
+        }
+        if (this.closed) this.writeQueue = [];
+        this.startWrites();
+        if (this.writesInPool === 0) this.writesDone?.();
+      });
+    }
   }
 
   /**
@@ -83,7 +102,8 @@ export class TapBackend implements NetBackend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.pendingWrites > 0) await new Promise<void>((r) => (this.writesDone = r));
+    this.writeQueue = [];
+    if (this.writesInPool > 0) await new Promise<void>((r) => (this.writesDone = r));
     await new Promise<void>((r) => fsClose(this.fd, () => r()));
   }
 
