@@ -15,11 +15,13 @@ import { Cpu } from '../../cpu/index.js';
 import { importBootState } from '../../cpu/boot-state.js';
 import { CS } from '../../cpu/constants.js';
 import type { BootCpuState } from '../../machine/boot/cpu-state.js';
-import { GuestMemory } from '../../machine/guest-memory.js';
+import type { GuestMemory } from '../../machine/guest-memory.js';
+import { CoherentGuestMemory } from './coherent-memory.js';
 import type { InterruptController, MsiSink } from '../../machine/irq.js';
 import { InterruptRouter } from '../../devices/interrupt-router.js';
 import { Pit8254 } from '../../devices/pit8254.js';
 import { SpeakerPort61 } from '../../devices/speaker-port61.js';
+import { MSR_IA32_APIC_BASE } from '../../devices/lapic.js';
 import { TimerGroup } from '../../devices/platform-clock.js';
 import type { Accelerator, AcceleratorOptions, MachineBuses, RamRegion, VcpuStop } from '../accelerator.js';
 import { interpCpuidFilter } from './cpuid.js';
@@ -28,6 +30,10 @@ import { VcpuScheduler, type SchedulerVcpu } from './vcpu-scheduler.js';
 import { irqLine } from '../../machine/irq.js';
 
 export type InterpTimeSource = 'host' | 'instructions';
+
+const LAPIC_BASE_MSR = 0xfee0_0000n;
+const APIC_BASE_BSP = 0x100n;
+const APIC_BASE_ENABLE = 0x800n;
 
 export interface InterpAcceleratorOptions extends AcceleratorOptions {
   /** 'host' (default): guest time is host monotonic time. 'instructions': virtual time advances per instruction. */
@@ -44,7 +50,7 @@ export class InterpAccelerator implements Accelerator {
   readonly interrupts: InterruptController;
   readonly msi: MsiSink;
 
-  private memory: GuestMemory | undefined;
+  private memory: CoherentGuestMemory | undefined;
   private buses: MachineBuses | undefined;
   private clock: GuestClock | undefined;
   private router: InterruptRouter | undefined;
@@ -90,7 +96,7 @@ export class InterpAccelerator implements Accelerator {
 
   allocateMemory(regions: readonly RamRegion[]): GuestMemory {
     if (this.memory) throw new Error('interpreter accelerator: memory is already allocated');
-    this.memory = new GuestMemory(regions.map((r) => {
+    this.memory = new CoherentGuestMemory(regions.map((r) => {
       if (!Number.isSafeInteger(r.size) || r.size <= 0 || r.size % 4096 !== 0) {
         throw new RangeError(`interpreter accelerator: RAM region at 0x${r.guestAddress.toString(16)} has bad size ${r.size}`);
       }
@@ -139,7 +145,10 @@ export class InterpAccelerator implements Accelerator {
       cpu.cpuidFilter = interpCpuidFilter({ apicId: lapic.id, tscDeadline: this.tscDeadline });
       this.vcpus.push({ cpu, lapic, index: i });
     }
-    if (count > 1) this.vcpus[0]!.cpu.shareCodeCache(this.vcpus.map((v) => v.cpu));
+    const bsp = this.vcpus[0]!.cpu;
+    if (count > 1) bsp.shareCodeCache(this.vcpus.map((v) => v.cpu));
+    // Device DMA and host writes invalidate decoded code (the cache is shared, so one CPU invalidates for all).
+    this.memory.onWrite = (address, length) => bsp.invalidateCode(address, length);
     router.onInit = (i) => this.initVcpu(i);
     router.onStartup = (i, vector) => this.startVcpu(i, vector);
     this.scheduler = new VcpuScheduler({
@@ -159,7 +168,10 @@ export class InterpAccelerator implements Accelerator {
     for (const v of this.vcpus) {
       v.cpu.reset();
       v.cpu.invalidateAll();
-      v.lapic.writeMsr(0x1b, v.lapic.bsp ? 0xfee00900n : 0xfee00800n);
+      // Hardware-disable then enable: the LAPIC returns to its power-on register state.
+      const base = LAPIC_BASE_MSR | (v.lapic.bsp ? APIC_BASE_BSP : 0n);
+      v.lapic.writeMsr(MSR_IA32_APIC_BASE, base);
+      v.lapic.writeMsr(MSR_IA32_APIC_BASE, base | APIC_BASE_ENABLE);
       v.lapic.waitingForSipi = !v.lapic.bsp;
     }
     const bsp = this.vcpus[0];
