@@ -58,7 +58,7 @@ describe('32-bit protected mode vs native i386', () => {
           const undef = op === 'daa' || op === 'das' ? OF : op === 'aaa' || op === 'aas' ? OF | SF | ZF | PF : OF | AF | CF;
           return { asm: op, undef };
         }
-        case 4: return { asm: 'lahf\nxchg al, ah\nsahf', undef: 0 };
+        case 4: return { asm: pick(rng, ['lahf\nxchg al, ah\nsahf', 'arpl word ptr [scratch], bx\nsetz al', 'arpl cx, dx\nsetnz bl', 'mov dword ptr [scratch], -100\nmov dword ptr [scratch+4], 100\nand eax, 63\nbound eax, [scratch]']), undef: 0 };
         case 5: return { asm: `mov ecx, ${rng.int(5)}\nlea esi, [scratch]\nlea edi, [scratch + 12]\nrep movsb\nlea edi, [scratch + 3]\nmov ecx, 2\nrepne scasb`, undef: 0 };
         default: return { asm: 'mov ecx, 3\nlea esi, [scratch]\nlea edi, [scratch+8]\nrepe cmpsw\nsetz al\nlea ebx, [scratch]\nand eax, 7\nxlatb', undef: 0 };
       }

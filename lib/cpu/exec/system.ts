@@ -373,3 +373,25 @@ def('ud2', (c) => c.ud());
 def(['ud0', 'ud1'], (c) => c.ud());
 
 void ES; void SA_DB; void setRsp;
+
+// ---------------------------------------------------------------- legacy odds and ends
+
+def('rdpmc', (c) => {
+  if (c.cpl > 0 && c.cr0 & CR0_PE && !(c.cr4 & 0x100)) c.gp(0); // CR4.PCE
+  if ((c.lo[1]! >>> 0) > 1) c.gp(0); // two general-purpose counters, never counting
+  c.setReg(0, 4, 0, 0); c.setReg(2, 4, 0, 0);
+});
+def('arpl', (c, i) => {
+  if (!(c.cr0 & CR0_PE)) c.ud();
+  const d = readE(c, i, 2), s = c.getReg(i.reg, 2);
+  const adjust = (d & 3) < (s & 3);
+  if (adjust) writeE(c, i, 2, (d & ~3) | (s & 3), 0, true);
+  c.lf.aux = (arithFlags(c.lf) & ~0x40) | (adjust ? 0x40 : 0); c.lf.op = LF_FLAGS;
+});
+def('bound', (c, i) => {
+  const os = i.os; const lin = c.linear(i, os * 2);
+  const sx = (v: number): number => (os === 2 ? (v << 16) >> 16 : v | 0);
+  const lower = sx(c.readMem(lin, os)), upper = sx(c.readMem(lin + os, os));
+  const v = sx(c.getReg(i.reg, os));
+  if (v < lower || v > upper) c.raise(5); // #BR
+});
