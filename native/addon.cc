@@ -5,6 +5,7 @@
 #include "kick_signal.h"
 #include "layout.h"
 #include "system.h"
+#include "tap.h"
 #include "vcpu.h"
 #include "vm.h"
 
@@ -16,6 +17,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("KvmVcpu", KvmVcpu::Init(env));
   exports.Set("GuestRam", GuestRam::Init(env));
   exports.Set("EventFd", EventFd::Init(env));
+  exports.Set("openTap", Napi::Function::New(env, OpenTap, "openTap"));
   exports.Set("vcpuIoctls", KvmVcpu::IoctlKinds(env));
   exports.Set("runLayout", RunLayout(env));
   exports.Set("structSizes", StructSizes(env));

@@ -88,6 +88,12 @@ export interface NativeEventFd {
   close(): void;
 }
 
+/** What openTap() returns: the TAP's fd (blocking, close-on-exec) and the kernel's name for the interface. */
+export interface NativeTapHandle {
+  fd: number;
+  ifname: string;
+}
+
 /** Byte offsets inside struct kvm_run, from the headers the addon was compiled against. */
 export interface RunLayout {
   requestInterruptWindow: number; immediateExit: number; exitReason: number; readyForInterruptInjection: number;
@@ -115,6 +121,11 @@ export interface NativeAddon {
   KvmVcpu: new (vm: NativeKvmVm, id: number, mmapSize: number) => NativeKvmVcpu;
   GuestRam: new (size: number) => NativeGuestRam;
   EventFd: { new (initialValue?: number, flags?: number): NativeEventFd; readonly NONBLOCK: number; readonly SEMAPHORE: number };
+  /**
+   * Opens /dev/net/tun and attaches it to TAP `ifname` (IFF_TAP | IFF_NO_PI; '' lets the kernel pick tapN).
+   * Throws Node-style errors (code/errno/syscall 'open' or 'ioctl'). Optional: addons built before it lack it.
+   */
+  openTap?: (ifname: string) => NativeTapHandle;
   vcpuIoctls: Record<VcpuIoctlName, [kind: number, structSize: number]>;
   runLayout: RunLayout;
   structSizes: StructSizes;

@@ -36,8 +36,7 @@ export function setTapOpener(opener: TapOpener | undefined): void {
 export function tapUnavailableReason(): string | null {
   if (override) return null;
   try {
-    const addon = loadNative() as unknown as { openTap?: unknown };
-    if (typeof addon.openTap !== 'function') return 'the native addon has no openTap() (rebuild it from a version that provides it)';
+    if (typeof loadNative().openTap !== 'function') return 'the native addon has no openTap() (rebuild it from a version that provides it)';
     return null;
   } catch (e) {
     return e instanceof Error ? e.message : String(e);
@@ -48,8 +47,9 @@ export function openTapFd(ifname: string): TapHandle {
   if (override) return override(ifname);
   const reason = tapUnavailableReason();
   if (reason) throw new TapUnavailableError(reason);
-  const addon = loadNative() as unknown as { openTap: TapOpener };
-  const h = addon.openTap(ifname);
+  const nativeOpen = loadNative().openTap;
+  if (!nativeOpen) throw new TapUnavailableError('the native addon has no openTap()');
+  const h = nativeOpen(ifname);
   if (!h || !Number.isInteger(h.fd) || h.fd < 0 || typeof h.ifname !== 'string') {
     throw new TapUnavailableError('the native openTap() returned an unexpected value');
   }
