@@ -6,6 +6,7 @@
  * settings extend MachineConfig with their own optional fields and validate them themselves.
  */
 
+import { NetSpecError, parseNetSpec } from '../net/spec.js';
 import { MIN_MEMORY_BYTES, MiB } from './layout.js';
 
 /**
@@ -38,7 +39,10 @@ export interface MachineConfig {
   readonly serial: SerialConfig;
   /** virtio-blk disks, in order. */
   readonly disks: readonly DiskConfig[];
-  /** virtio-net backends (TAP interface names), in order. */
+  /**
+   * virtio-net interfaces, in order, each a `--net` specification (lib/net/spec.ts): `user[,net=...][,hostfwd=...]
+   * [,restrict=on]`, `tap,ifname=NAME`, `socket,listen=HOST:PORT` or `socket,connect=HOST:PORT`.
+   */
   readonly nets: readonly string[];
 }
 
@@ -127,8 +131,18 @@ function validateDisks(v: unknown): DiskConfig[] {
 }
 
 function validateNets(v: unknown): string[] {
-  if (!Array.isArray(v)) throw new ConfigError('nets', `expected an array of TAP names, got ${describe(v)}`);
-  return v.map((n: unknown, i) => nonEmptyString(n, `nets[${i}]`));
+  if (!Array.isArray(v)) throw new ConfigError('nets', `expected an array of --net specifications (e.g. "user", "tap,ifname=tap0"), got ${describe(v)}`);
+  return v.map((n: unknown, i) => {
+    const text = nonEmptyString(n, `nets[${i}]`);
+    try {
+      parseNetSpec(text);
+    } catch (e) {
+      // The spec parser names the option at fault ("hostfwd", "ifname", ...); prefix the config field.
+      if (e instanceof NetSpecError) throw new ConfigError(`nets[${i}]`, e.message);
+      throw e;
+    }
+    return text;
+  });
 }
 
 const KNOWN_FIELDS = new Set(['memoryMiB', 'cpus', 'kernel', 'initrd', 'cmdline', 'accel', 'serial', 'disks', 'nets']);

@@ -5,8 +5,8 @@
  */
 import { openBlockBackend } from '../block/index.js';
 import type { NetBackend } from '../net/backend.js';
-import { parseNetSpec } from '../net/spec.js';
-import { UserNetwork } from '../net/user/user-network.js';
+import { createNetBackend as createBackend } from '../net/create.js';
+import { NetSpecError, parseNetSpec } from '../net/spec.js';
 import { VirtioBlk, VirtioMmioTransport, VirtioRng, virtioMmioCmdline, VIRTIO_MMIO_SIZE } from '../virtio/index.js';
 import type { VirtioDevice } from '../virtio/device.js';
 import { VirtioNet } from '../virtio/net/index.js';
@@ -110,12 +110,18 @@ export async function attachVirtioDevices(
   return { transports, cmdline: cmdline.join(' '), close: closeAll };
 }
 
+/** Any --net kind (user, tap, socket) through lib/net; setup failures (EPERM on a TAP, a refused connect) name the field. */
 async function createNetBackend(text: string, field: string, log: (message: string) => void): Promise<NetBackend> {
-  const spec = parseNetSpec(text);
-  if (spec.kind === 'user') {
-    return UserNetwork.create({
-      network: spec.network, prefixLength: spec.prefixLength, hostForwards: spec.hostForwards, log,
-    });
+  let spec;
+  try {
+    spec = parseNetSpec(text);
+  } catch (e) {
+    if (e instanceof NetSpecError) throw new ConfigError(field, e.message);
+    throw e;
   }
-  throw new ConfigError(field, `"${text}": ${spec.kind} networking is not available in this build yet (use user)`);
+  try {
+    return await createBackend(spec, { log });
+  } catch (e) {
+    throw new ConfigError(field, `"${text}": ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
