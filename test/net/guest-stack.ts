@@ -68,12 +68,13 @@ export interface TcpSeg {
   flags: number;
   win: number;
   mss?: number;
+  wscale?: number;
   data: Uint8Array;
 }
 export const F = { FIN: 1, SYN: 2, RST: 4, PSH: 8, ACK: 16 } as const;
 
 export function tcp(src: number, dst: number, s: TcpSeg): Uint8Array {
-  const opts = s.mss !== undefined ? [2, 4, ...be16(s.mss)] : [];
+  const opts = [...(s.mss !== undefined ? [2, 4, ...be16(s.mss)] : []), ...(s.wscale !== undefined ? [1, 3, 3, s.wscale] : [])];
   const hl = 20 + opts.length;
   const t = Uint8Array.from([...be16(s.sp), ...be16(s.dp), ...be32(s.seq), ...be32(s.ack), (hl / 4) << 4, s.flags, ...be16(s.win), 0, 0, 0, 0, ...opts, ...s.data]);
   const c = csum([t], pseudo(src, dst, 6, t.length));
@@ -121,13 +122,18 @@ export function parseRx(frame: Uint8Array): RxPacket {
 export function parseTcpSeg(l4: Uint8Array): TcpSeg {
   const hl = (l4[12]! >>> 4) * 4;
   let mss: number | undefined;
+  let wscale: number | undefined;
   for (let i = 20; i < hl; ) {
     if (l4[i] === 0) break;
     if (l4[i] === 1) { i++; continue; }
     if (l4[i] === 2) mss = rd16(l4, i + 2);
+    if (l4[i] === 3) wscale = l4[i + 2];
     i += l4[i + 1]!;
   }
-  return { sp: rd16(l4, 0), dp: rd16(l4, 2), seq: rd32(l4, 4), ack: rd32(l4, 8), flags: l4[13]!, win: rd16(l4, 14), ...(mss ? { mss } : {}), data: l4.slice(hl) };
+  return {
+    sp: rd16(l4, 0), dp: rd16(l4, 2), seq: rd32(l4, 4), ack: rd32(l4, 8), flags: l4[13]!, win: rd16(l4, 14),
+    ...(mss !== undefined ? { mss } : {}), ...(wscale !== undefined ? { wscale } : {}), data: l4.slice(hl),
+  };
 }
 
 export function parseUdpDgram(l4: Uint8Array): { sp: number; dp: number; data: Uint8Array } {
@@ -223,6 +229,8 @@ export interface TestTcpOptions {
   /** Lose every Nth first transmission of a data segment (the network must cope with gaps and retransmissions). */
   dropTxEvery?: number;
   mss?: number;
+  /** Offer window scaling with this shift (RFC 7323). */
+  wscale?: number;
 }
 
 export class TestTcp {
@@ -247,6 +255,13 @@ export class TestTcp {
   beyondWindow = 0;
   private dataCount = 0;
   private txCount = 0;
+  ourShift = 0;
+  peerShift = 0;
+  /** Largest amount of data the peer had outstanding beyond our last ACK. */
+  maxPeerInFlight = 0;
+  /** Largest window (bytes) the peer advertised after the handshake. */
+  maxPeerWin = 0;
+  private lastAckSent = 0;
   private highestSent = 0;
   private sndMax(): number {
     return ((this.sndNxt - this.highestSent) | 0) > 0 ? this.sndNxt : this.highestSent;
@@ -318,8 +333,14 @@ export class TestTcp {
     clearTimeout(this.rtxTimer);
   }
 
+  /** Bytes we can take. */
   private window(): number {
-    return Math.max(0, Math.min(65535, this.rcvBuf - this.unread));
+    return Math.max(0, Math.min(65535 * 2 ** this.ourShift, this.rcvBuf - this.unread));
+  }
+
+  /** The window field for a non-SYN segment. */
+  private winField(): number {
+    return Math.floor(this.window() / 2 ** this.ourShift);
   }
 
   private appRead(n: number): void {
@@ -341,8 +362,13 @@ export class TestTcp {
   accept(syn: TcpSeg): void {
     this.state = 'syn-received';
     this.rcvNxt = (syn.seq + 1) >>> 0;
+    this.lastAckSent = this.rcvNxt;
     this.peerWin = syn.win;
     this.peerMss = syn.mss ?? 536;
+    if (this.opts.wscale !== undefined && syn.wscale !== undefined) {
+      this.ourShift = this.opts.wscale;
+      this.peerShift = syn.wscale;
+    }
     this.sendSyn();
   }
 
@@ -351,7 +377,11 @@ export class TestTcp {
     // State first: the network may answer synchronously, from inside sendTcp.
     this.sndNxt = (this.sndUna + 1) >>> 0;
     this.highestSent = this.sndNxt;
-    this.stack.sendTcp(this.remoteIp, { sp: this.localPort, dp: this.remotePort, seq: this.sndUna, ack: flags & F.ACK ? this.rcvNxt : 0, flags, win: this.window(), mss: this.opts.mss ?? 1460, data: new Uint8Array(0) });
+    const offerScale = this.opts.wscale !== undefined && (flags === F.SYN || this.ourShift > 0);
+    this.stack.sendTcp(this.remoteIp, {
+      sp: this.localPort, dp: this.remotePort, seq: this.sndUna, ack: flags & F.ACK ? this.rcvNxt : 0, flags, win: Math.min(65535, this.window()),
+      mss: this.opts.mss ?? 1460, ...(offerScale ? { wscale: this.opts.wscale } : {}), data: new Uint8Array(0),
+    });
   }
 
   private onSegment(s: TcpSeg): void {
@@ -370,9 +400,14 @@ export class TestTcp {
     if (this.state === 'syn-sent') {
       if ((s.flags & (F.SYN | F.ACK)) === (F.SYN | F.ACK) && s.ack === this.sndNxt) {
         this.rcvNxt = (s.seq + 1) >>> 0;
+        this.lastAckSent = this.rcvNxt;
         this.sndUna = s.ack;
         this.peerWin = s.win;
         this.peerMss = s.mss ?? 536;
+        if (this.opts.wscale !== undefined && s.wscale !== undefined) {
+          this.ourShift = this.opts.wscale;
+          this.peerShift = s.wscale;
+        }
         this.state = 'established';
         this.ack();
         this.pump();
@@ -388,11 +423,13 @@ export class TestTcp {
         if (this.state === 'syn-received') this.state = 'established';
         if (this.ourFin && s.ack === ((this.ourFinSeq + 1) >>> 0)) this.finAcked = true;
       }
-      this.peerWin = s.win;
+      this.peerWin = s.win * 2 ** this.peerShift;
+      this.maxPeerWin = Math.max(this.maxPeerWin, this.peerWin);
     }
     if (this.state !== 'established') return;
     if (s.data.length > 0) {
       this.maxSegment = Math.max(this.maxSegment, s.data.length);
+      this.maxPeerInFlight = Math.max(this.maxPeerInFlight, (s.seq + s.data.length - this.lastAckSent) | 0);
       if (this.opts.dropEvery && ++this.dataCount % this.opts.dropEvery === 0) {
         this.dropped++;
         return; // lost on the way: no ACK
@@ -428,9 +465,13 @@ export class TestTcp {
   }
 
   private ack(): void {
-    const seg = { sp: this.localPort, dp: this.remotePort, seq: this.sndNxt, ack: this.rcvNxt, flags: F.ACK, win: this.window(), data: new Uint8Array(0) };
-    if (this.opts.ackDelayMs) setTimeout(() => this.stack.sendTcp(this.remoteIp, seg), this.opts.ackDelayMs);
-    else this.stack.sendTcp(this.remoteIp, seg);
+    const seg = { sp: this.localPort, dp: this.remotePort, seq: this.sndNxt, ack: this.rcvNxt, flags: F.ACK, win: this.winField(), data: new Uint8Array(0) };
+    const send = (): void => {
+      if (((seg.ack - this.lastAckSent) | 0) > 0) this.lastAckSent = seg.ack;
+      this.stack.sendTcp(this.remoteIp, seg);
+    };
+    if (this.opts.ackDelayMs) setTimeout(send, this.opts.ackDelayMs);
+    else send();
   }
 
   /** Send unsent data within the peer's window; retransmit from sndUna on a timer. */
@@ -451,13 +492,13 @@ export class TestTcp {
         this.txDropped++;
         continue;
       }
-      this.stack.sendTcp(this.remoteIp, { sp: this.localPort, dp: this.remotePort, seq, ack: this.rcvNxt, flags: F.ACK | F.PSH, win: this.window(), data: this.unsent.slice(offset, offset + n) });
+      this.stack.sendTcp(this.remoteIp, { sp: this.localPort, dp: this.remotePort, seq, ack: this.rcvNxt, flags: F.ACK | F.PSH, win: this.winField(), data: this.unsent.slice(offset, offset + n) });
     }
     if (this.ourFin && this.ourFinSeq === 0 && this.unsentOffset() >= this.unsent.length) {
       this.ourFinSeq = this.sndNxt;
       this.sndNxt = (this.sndNxt + 1) >>> 0;
       this.highestSent = this.sndMax();
-      this.stack.sendTcp(this.remoteIp, { sp: this.localPort, dp: this.remotePort, seq: this.ourFinSeq, ack: this.rcvNxt, flags: F.ACK | F.FIN, win: this.window(), data: new Uint8Array(0) });
+      this.stack.sendTcp(this.remoteIp, { sp: this.localPort, dp: this.remotePort, seq: this.ourFinSeq, ack: this.rcvNxt, flags: F.ACK | F.FIN, win: this.winField(), data: new Uint8Array(0) });
     }
     // Trim acknowledged data and retransmit on silence.
     clearTimeout(this.rtxTimer);

@@ -50,6 +50,25 @@ describe('user-mode network: TCP NAT to the host loopback via 10.0.2.2', () => {
     expect(sha(got)).toBe(sha(big));
   });
 
+  it('window scaling: with the guest offering a shift, more than 64 KiB is in flight towards it', async () => {
+    const big = body(1 << 20);
+    const port = await httpServer((_req, res) => res.end(big));
+    const { g } = await rig();
+    await arpGateway(g);
+    const synAcks: number[] = [];
+    cleanups.push(g.addHandler((p) => {
+      if (p.proto === 6 && (p.l4[13]! & 0x12) === 0x12) synAcks.push(p.l4.length);
+      return false;
+    }));
+    // ACKs leave 5 ms late, so the sender's in-flight data shows how far the window let it go.
+    const { body: got, c } = await httpGet(g, port, '/ws', { wscale: 4, rcvBuf: 512 * 1024, ackDelayMs: 5 }, 40012);
+    expect(sha(got)).toBe(sha(big));
+    expect(c.peerShift).toBe(5); // our SYN-ACK confirmed scaling with shift 5
+    expect(c.maxPeerInFlight).toBeGreaterThan(65535); // not limited to an unscaled window
+    expect(c.maxPeerInFlight).toBeLessThanOrEqual(128 * 1024); // but bounded by maxInFlight
+    expect(c.maxPeerWin).toBeGreaterThan(65535); // and our own advertised window is scaled too
+  });
+
   it('late ACKs (after our retransmission timeout fired and rewound) still count; the transfer and close complete', async () => {
     const big = body(300 * 1024);
     const port = await httpServer((_req, res) => res.end(big));

@@ -29,6 +29,8 @@ export interface TcpTuning {
   sendBuffer?: number;
   initialRtoMs?: number;
   maxRtoMs?: number;
+  /** Most unacknowledged bytes towards the guest, whatever its window (default 128 KiB). */
+  maxInFlight?: number;
   /** Timeouts in a row without any ACK from the guest before the connection is reset. Default 10. */
   maxRetries?: number;
   /** How long a guest-initiated connection may take to connect on the host. Default 30 s. */
@@ -37,6 +39,8 @@ export interface TcpTuning {
 
 type State = 'connecting' | 'syn-sent' | 'syn-received' | 'established' | 'closed';
 
+/** Our window scale shift when the guest supports scaling: windows up to 2 MiB, in 32-byte units. */
+const WINDOW_SHIFT = 5;
 const DEFAULT_GUEST_MSS = 536; // RFC 9293 default when the SYN carries no MSS option
 /** Smallest MSS we honour: a guest announcing 0 (or tiny values) must not stall or flood the NAT. */
 const MIN_MSS = 64;
@@ -54,6 +58,7 @@ export class TcpConnection {
   private readonly initialRto: number;
   private readonly maxRto: number;
   private readonly maxRetries: number;
+  private readonly maxInFlight: number;
 
   // Our sequence space.
   private readonly iss = (Math.random() * 0x1_0000_0000) >>> 0;
@@ -80,7 +85,11 @@ export class TcpConnection {
   private irs = 0;
   private rcvNxt = 0;
   private guestFin = false;
+  /** Bytes of receive window last advertised. */
   private lastWindow = 0;
+  /** Window scale shifts (RFC 7323): both 0 unless the guest's SYN (or SYN-ACK) carried the option. */
+  private ourShift = 0;
+  private guestShift = 0;
 
   private rtxTimer: NodeJS.Timeout | undefined;
   private rto: number;
@@ -99,6 +108,7 @@ export class TcpConnection {
     this.initialRto = this.rto = tuning.initialRtoMs ?? 200;
     this.maxRto = tuning.maxRtoMs ?? 8000;
     this.maxRetries = tuning.maxRetries ?? 10;
+    this.maxInFlight = tuning.maxInFlight ?? 128 * 1024;
     this.sndUna = this.sndNxt = this.sndMax = this.iss;
     this.sndBufStart = seqAdd(this.iss, 1);
   }
@@ -113,6 +123,10 @@ export class TcpConnection {
     c.rcvNxt = seqAdd(syn.seq, 1);
     c.sndWnd = syn.window;
     c.sendMss = clampMss(c.mss, syn.mss);
+    if (syn.wscale !== undefined) {
+      c.guestShift = syn.wscale;
+      c.ourShift = WINDOW_SHIFT;
+    }
     c.socket = socket;
     const timeout = setTimeout(() => fail(), tuning.connectTimeoutMs ?? 30_000);
     const fail = (): void => {
@@ -204,6 +218,11 @@ export class TcpConnection {
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.sendMss = clampMss(this.mss, seg.mss);
+    // We offered scaling in our SYN; it is on only if the guest answered with its own shift.
+    if (seg.wscale !== undefined) {
+      this.guestShift = seg.wscale;
+      this.ourShift = WINDOW_SHIFT;
+    }
     this.sndWnd = seg.window;
     this.sndUna = seg.ack;
     this.synAcked = true;
@@ -248,7 +267,7 @@ export class TcpConnection {
       if (++this.dupAcks === 3) this.retransmit();
     }
     if (this.state === 'syn-received') return false; // the ACK of our SYN-ACK was not in it
-    this.sndWnd = seg.window;
+    this.sndWnd = seg.window * 2 ** this.guestShift;
     return true;
   }
 
@@ -318,7 +337,8 @@ export class TcpConnection {
   /** Send as much buffered host data (then our FIN) as the guest's window allows. */
   private pump(): void {
     if (this.state !== 'established' || !this.synAcked) return;
-    const windowEnd = seqAdd(this.sndUna, this.sndWnd);
+    // A scaled guest window can be huge; bursts beyond maxInFlight would only overflow the NIC's queues.
+    const windowEnd = seqAdd(this.sndUna, Math.min(this.sndWnd, this.maxInFlight));
     for (;;) {
       const sent = seqDiff(this.sndNxt, this.sndBufStart);
       const unsent = this.sndBufBytes - sent;
@@ -372,7 +392,9 @@ export class TcpConnection {
 
   private sendSyn(): void {
     const flags = this.state === 'syn-sent' ? SYN : SYN | ACK;
-    this.hooks.emit({ flags, seq: this.iss, ack: flags & ACK ? this.rcvNxt : 0, window: this.receiveWindow(), mss: this.mss, payload: new Uint8Array(0) });
+    // SYN windows are never scaled; the shift is offered in our SYN, or confirmed in our SYN-ACK.
+    const wscale = flags === SYN || this.ourShift > 0 ? WINDOW_SHIFT : undefined;
+    this.hooks.emit({ flags, seq: this.iss, ack: flags & ACK ? this.rcvNxt : 0, window: Math.min(0xffff, this.receiveWindow()), mss: this.mss, wscale, payload: new Uint8Array(0) });
     this.sndNxt = seqAdd(this.iss, 1);
     if (seqLt(this.sndMax, this.sndNxt)) this.sndMax = this.sndNxt;
     this.clearRtx();
@@ -385,8 +407,10 @@ export class TcpConnection {
   }
 
   private emit(flags: number, seq: number, payload: Uint8Array): void {
-    const window = this.receiveWindow();
-    this.lastWindow = window;
+    // Advertise in units of 2^ourShift (rounded down: never more than we can take).
+    const units = Math.min(0xffff, Math.floor(this.receiveWindow() / 2 ** this.ourShift));
+    this.lastWindow = units * 2 ** this.ourShift;
+    const window = units;
     this.needAck = false;
     this.hooks.emit({ flags, seq, ack: this.rcvNxt, window, payload });
   }
@@ -402,9 +426,10 @@ export class TcpConnection {
     });
   }
 
+  /** Bytes we can take from the guest now (what the host socket can still buffer), within the window field's reach. */
   private receiveWindow(): number {
     const buffered = this.socket ? this.socket.writableLength : 0;
-    return Math.max(0, Math.min(0xffff, this.rcvBuffer - buffered));
+    return Math.max(0, Math.min(0xffff * 2 ** this.ourShift, this.rcvBuffer - buffered));
   }
 
   private maybeFinish(): void {

@@ -95,7 +95,7 @@ export class TcpNat {
     let entry: Entry | undefined;
     const hooks = {
       emit: (s: OutSegment): void => {
-        const seg: TcpSegment = { srcPort: remotePort, dstPort: guestPort, seq: s.seq, ack: s.ack, flags: s.flags, window: s.window, mss: s.mss, payload: s.payload };
+        const seg: TcpSegment = { srcPort: remotePort, dstPort: guestPort, seq: s.seq, ack: s.ack, flags: s.flags, window: s.window, mss: s.mss, wscale: s.wscale, payload: s.payload };
         this.options.output(remoteIp, guestIp, PROTO_TCP, tcpLength(seg), (area) => writeTcp(area, remoteIp, guestIp, seg));
       },
       closed: (): void => {

@@ -12,6 +12,7 @@ const HEADER_BYTES = 20;
 const OPT_END = 0;
 const OPT_NOP = 1;
 const OPT_MSS = 2;
+const OPT_WSCALE = 3;
 
 export interface TcpSegment {
   srcPort: number;
@@ -22,6 +23,8 @@ export interface TcpSegment {
   window: number;
   /** MSS option (SYN segments only), if present. */
   mss?: number | undefined;
+  /** Window scale option (SYN segments only, RFC 7323), if present. */
+  wscale?: number | undefined;
   payload: Uint8Array;
 }
 
@@ -33,6 +36,7 @@ export function parseTcp(p: Uint8Array, src: number, dst: number): TcpSegment | 
   const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
   const flags = p[13]! & 0x3f;
   let mss: number | undefined;
+  let wscale: number | undefined;
   if (flags & SYN) {
     for (let i = HEADER_BYTES; i < offset; ) {
       const kind = p[i]!;
@@ -44,6 +48,7 @@ export function parseTcp(p: Uint8Array, src: number, dst: number): TcpSegment | 
       const len = p[i + 1] ?? 0;
       if (len < 2 || i + len > offset) break;
       if (kind === OPT_MSS && len === 4) mss = dv.getUint16(i + 2);
+      if (kind === OPT_WSCALE && len === 3) wscale = Math.min(p[i + 2]!, 14); // RFC 7323: larger shifts mean 14
       i += len;
     }
   }
@@ -55,18 +60,23 @@ export function parseTcp(p: Uint8Array, src: number, dst: number): TcpSegment | 
     flags,
     window: dv.getUint16(14),
     mss,
+    wscale,
     payload: p.subarray(offset),
   };
 }
 
+function optionBytes(s: TcpSegment): number {
+  return (s.mss !== undefined ? 4 : 0) + (s.wscale !== undefined ? 4 : 0);
+}
+
 /** Bytes a segment takes on the wire (header, MSS option on SYNs, payload). */
 export function tcpLength(s: TcpSegment): number {
-  return HEADER_BYTES + (s.mss !== undefined ? 4 : 0) + s.payload.length;
+  return optionBytes(s) + HEADER_BYTES + s.payload.length;
 }
 
 /** Write `s` with its checksum into `p`, which must be exactly tcpLength(s) bytes and zero-filled. */
 export function writeTcp(p: Uint8Array, src: number, dst: number, s: TcpSegment): void {
-  const hl = HEADER_BYTES + (s.mss !== undefined ? 4 : 0);
+  const hl = HEADER_BYTES + optionBytes(s);
   p[0] = s.srcPort >>> 8;
   p[1] = s.srcPort & 0xff;
   p[2] = s.dstPort >>> 8;
@@ -89,6 +99,13 @@ export function writeTcp(p: Uint8Array, src: number, dst: number, s: TcpSegment)
     p[21] = 4;
     p[22] = s.mss >>> 8;
     p[23] = s.mss & 0xff;
+  }
+  if (s.wscale !== undefined) {
+    const o = hl - 4;
+    p[o] = 1; // NOP keeps the header a multiple of 4 bytes
+    p[o + 1] = OPT_WSCALE;
+    p[o + 2] = 3;
+    p[o + 3] = s.wscale;
   }
   p.set(s.payload, hl);
   const c = finish(sum16(p, pseudoHeaderSum(src, dst, PROTO_TCP, p.length)));
