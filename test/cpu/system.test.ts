@@ -419,6 +419,79 @@ idtr:
     expect(cpu.lo[6]! & 0x60).toBe(0x60);
   });
 
+  it('32-bit PAE paging: 2 MiB and 4 KiB pages, NX fetch fault with the I/D bit', () => {
+    const cpu = longCpu(`
+.code16
+  cli
+  xor ax, ax
+  mov ds, ax
+  lgdt [gdtr]
+  mov eax, cr0
+  or eax, 1
+  mov cr0, eax
+  ljmp 0x08, pm32
+.code32
+pm32:
+  mov ax, 0x10
+  mov ds, ax
+  mov es, ax
+  mov ss, ax
+  mov esp, 0x70000
+  # PDPT at 0x20000 (entry 0 → PD at 0x21000); PD[0] = 2 MiB identity page; PD[1] → PT at 0x22000;
+  # PT[0x10] maps 0x210000 → physical 0x345000; PD[2] maps 0x400000 as a 2 MiB no-execute page (bit 63).
+  mov dword ptr [0x20000], 0x21001
+  mov dword ptr [0x21000], 0x83
+  mov dword ptr [0x21008], 0x22003
+  mov dword ptr [0x22000 + 0x10 * 8], 0x345003
+  mov dword ptr [0x21010], 0x400083
+  mov dword ptr [0x21014], 0x80000000
+  mov dword ptr [0x345010], 0x5a5a5a5a
+  lea eax, [handler]
+  mov word ptr [idt + 14 * 8], ax
+  mov word ptr [idt + 14 * 8 + 2], 0x08
+  mov word ptr [idt + 14 * 8 + 4], 0x8e00
+  shr eax, 16
+  mov word ptr [idt + 14 * 8 + 6], ax
+  lidt [idtr]
+  mov ecx, 0xc0000080
+  rdmsr
+  or eax, 0x800          # NXE
+  wrmsr
+  mov eax, 0x20          # PAE
+  mov cr4, eax
+  mov eax, 0x20000
+  mov cr3, eax
+  mov eax, cr0
+  or eax, 0x80000000
+  mov cr0, eax
+  mov ebx, [0x210010]    # through the 4 KiB page
+  mov eax, 0x400100
+  jmp eax                # fetch from the NX page → #PF with I/D
+handler:
+  mov ecx, cr2
+  pop edx
+  hlt
+.balign 8
+gdt:
+  .quad 0
+  .quad 0x00cf9a000000ffff
+  .quad 0x00cf92000000ffff
+gdt_end:
+gdtr:
+  .word gdt_end - gdt - 1
+  .long gdt
+.balign 8
+idt: .zero 256 * 8
+idtr:
+  .word 256 * 8 - 1
+  .long idt
+`);
+    expect(cpu.run({ maxInstructions: 100_000 }).reason).toBe('hlt');
+    expect(cpu.lo[3]! >>> 0).toBe(0x5a5a5a5a);
+    expect(cpu.lo[1]! >>> 0).toBe(0x400100);
+    expect(cpu.lo[2]).toBe(0x11); // present | instruction fetch
+  });
+
   it('reports a triple fault as a shutdown', () => {
     const cpu = longCpu(toLongMode(`
   lidt [bad_idtr]
