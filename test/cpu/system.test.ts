@@ -419,6 +419,32 @@ idtr:
     expect(cpu.lo[6]! & 0x60).toBe(0x60);
   });
 
+  it('long mode → compatibility mode (32-bit code segment) with a far call, and back with a far return', () => {
+    const cpu = longCpu(toLongMode(`
+  mov rsp, 0x70000
+  mov rbx, 0x1122334455667788
+  lcall [rip + farptr]          # far call through memory, m16:32: pushes CS and EIP as 4-byte values
+  mov r12, rax                  # back in 64-bit mode
+  hlt
+.balign 8
+farptr:
+  .long compat32
+  .word 0x08
+.code32
+compat32:
+  mov eax, 0xcafe               # 32-bit operand size; writes zero-extend nothing in compat mode
+  push eax
+  pop edx
+  mov ebx, esp
+  lret                          # pops EIP and CS (4 bytes each): back to the 64-bit code segment
+.code64
+`));
+    expect(cpu.run({ maxInstructions: 10_000 }).reason).toBe('hlt');
+    expect(cpu.mode).toBe(64);
+    expect(reg64(cpu, 12)).toBe(0xcafen);
+    expect(reg64(cpu, 2) & 0xffffffffn).toBe(0xcafen);
+  });
+
   it('32-bit PAE paging: 2 MiB and 4 KiB pages, NX fetch fault with the I/D bit', () => {
     const cpu = longCpu(`
 .code16
