@@ -7,3 +7,4 @@ export { VirtioCore, TRANSPORT_FEATURES, type VirtioCoreOptions } from './core.j
 export { VirtioMmioTransport, virtioMmioCmdline, VIRTIO_MMIO_SIZE, VIRTIO_MMIO_MAGIC, MMIO, type VirtioMmioOptions } from './mmio.js';
 export { VirtioBlk, type VirtioBlkOptions } from './blk/device.js';
 export { VirtioRng, type VirtioRngOptions } from './rng/device.js';
+export * from './net/index.js';
