@@ -135,7 +135,7 @@ describe('integer instructions vs native', () => {
         case 0: return { asm: `${pick(rng, ['bt', 'bts', 'btr', 'btc'])} ${a}, ${rng.int(64)}`, undef: OF | SF | AF | PF | ZF };
         case 1: return { asm: `${pick(rng, ['bt', 'bts', 'btr', 'btc'])} ${a}, ${b}`, undef: OF | SF | AF | PF | ZF };
         case 2: return { asm: `and rbx, 255\n${pick(rng, ['bt', 'bts', 'btr', 'btc'])} ${s.ptr} ptr [scratch], ${b}`, undef: OF | SF | AF | PF | ZF };
-        case 3: return { asm: `or ${b}, 1\n${pick(rng, ['bsf', 'bsr'])} ${a}, ${b}`, undef: ALL & ~ZF };
+        case 3: return { asm: `${pick(rng, ['or', 'and'])} ${b}, ${pick(rng, [0, 1])}\n${pick(rng, ['bsf', 'bsr'])} ${a}, ${b}`, undef: ALL & ~ZF };
         case 4: return { asm: s.n > 16 ? `bswap ${a}` : 'nop', undef: 0 };
         case 5: return { asm: `popcnt ${a}, ${b}`, undef: 0 };
         case 6: return { asm: pick(rng, ['movzx eax, bl', 'movzx rax, bx', 'movsx eax, bl', 'movsx rax, bx', 'movsxd rax, ebx', 'movsx ax, bl', 'movzx eax, bh', 'movsx rcx, byte ptr [scratch+3]']), undef: 0 };
@@ -143,7 +143,8 @@ describe('integer instructions vs native', () => {
         case 8: return { asm: `set${cc} al\nset${cc} byte ptr [scratch+5]`, undef: 0 };
         case 9: return { asm: `xchg ${a}, ${b}\nxchg ${s.ptr} ptr [scratch+8], ${a}`, undef: 0 };
         case 10: return { asm: `xadd ${a}, ${b}\nxadd ${s.ptr} ptr [scratch+8], ${b}`, undef: 0 };
-        case 11: return { asm: rng.int(2) ? `mov ${s.r[2]}, ${s.ptr} ptr [scratch+16]\ncmpxchg ${s.ptr} ptr [scratch+16], ${b}` : `cmpxchg ${s.ptr} ptr [scratch+16], ${b}`, undef: 0 };
+        case 11: return { asm: pick(rng, [`mov ${s.r[0]}, ${s.ptr} ptr [scratch+16]\ncmpxchg ${s.ptr} ptr [scratch+16], ${b}`, `cmpxchg ${s.ptr} ptr [scratch+16], ${b}`,
+          `cmpxchg ${s.r[2]}, ${b}`, `mov ${s.r[0]}, ${s.r[2]}\ncmpxchg ${s.r[2]}, ${b}`, `xadd ${s.r[2]}, ${b}`]), undef: 0 };
         case 12: return { asm: pick(rng, ['lea rax, [rbx + rcx*4 + 0x1234]', 'lea eax, [rbx + rcx*8 - 8]', 'lea ax, [rbx + rsi]', 'lea rax, [rip + 0x100]', 'lea r10, [r9 + r11*2 - 0x7fffffff]', 'lea eax, [ebx + ecx*2 + 5]']), undef: 0 };
         case 13: return { asm: pick(rng, ['cbw', 'cwde', 'cdqe', 'cwd', 'cdq', 'cqo']), undef: 0 };
         case 14: return { asm: pick(rng, ['clc', 'stc', 'cmc', 'lahf', 'sahf', 'lahf\nsahf']), undef: 0 };
