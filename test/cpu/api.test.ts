@@ -92,6 +92,23 @@ end:
     expect(exportState(b.cpu).regs).toEqual(exportState(a.cpu).regs);
   });
 
+  it('MOVBE runs only when the CPUID in effect advertises it (e.g. the KVM vCPU\'s, via cpuidFilter)', () => {
+    const src = `
+  mov rax, 0x1122334455667788
+  movbe qword ptr [0x600000], rax
+  movbe ebx, dword ptr [0x600000]
+  movbe cx, word ptr [0x600006]
+`;
+    const a = machine(src);
+    expect(a.cpu.run({ maxInstructions: 2 })).toEqual({ reason: 'exception', vector: 6, errorCode: -1 });
+    const b = machine(src);
+    b.cpu.cpuidFilter = (leaf, _sub, r) => (leaf === 1 ? [r[0], r[1], r[2] | (1 << 22), r[3]] : r);
+    expect(b.cpu.run({ maxInstructions: 4 }).reason).toBe('count');
+    expect(b.readVirtual(DATA, 8)).toEqual(new Uint8Array([0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]));
+    expect(getRegister(b.cpu, 'rbx')).toBe(0x11223344n);
+    expect(getRegister(b.cpu, 'cx')).toBe(0x7788);
+  });
+
   it('stepExternal executes exactly one instruction that KVM cannot emulate (popcnt, lock cmpxchg16b)', () => {
     const m = machine(`
   popcnt rbx, rax

@@ -1,6 +1,7 @@
 /** General-purpose integer instructions: ALU, MOV family, shifts/rotates, multiply/divide, bit operations. */
 import { DE, F_AF, F_ARITH, F_CF, F_OF, F_PF, F_SF, F_ZF } from '../constants.js';
 import type { Cpu } from '../cpu.js';
+import { cpuid } from '../cpuid.js';
 import type { Insn } from '../decoder/decode.js';
 import { arithFlags, condition, getCF, LF_ADC, LF_ADD, LF_DEC, LF_FLAGS, LF_INC, LF_LOGIC, LF_RESULT, LF_SBB, LF_SUB } from '../flags.js';
 import { big, readE, sx, u, unbig, writeE } from './operands.js';
@@ -529,7 +530,25 @@ def('cmpxchg8b', (c, i) => {
   }
   c.lf.aux = (arithFlags(c.lf) & ~F_ZF) | (zf ? F_ZF : 0); c.lf.op = LF_FLAGS;
 });
-def('movbe', (c) => c.ud()); // not advertised in CPUID
+/**
+ * MOVBE exists only where CPUID.1:ECX.MOVBE[22] says so: the interpreter's own CPUID does not advertise it (#UD),
+ * but a CPU given the KVM vCPU's CPUID (cpuidFilter, stepExternal) runs it.
+ */
+function movbeAvailable(c: Cpu): boolean {
+  const own = cpuid(c.cpuidConfig, 1, 0);
+  return ((c.cpuidFilter ? c.cpuidFilter(1, 0, own) : own)[2] & (1 << 22)) !== 0;
+}
+def('movbe Gv,Mv', (c, i) => {
+  if (!movbeAvailable(c)) c.ud();
+  const os = i.os; const v = c.readMem(c.linear(i, os), os); const vh = c.tHi;
+  if (os === 8) c.setReg(i.reg, 8, sw(vh), sw(v)); else if (os === 4) c.setReg(i.reg, 4, sw(v), 0); else c.setReg(i.reg, 2, ((v & 0xff) << 8) | ((v >> 8) & 0xff), 0);
+});
+def('movbe Mv,Gv', (c, i) => {
+  if (!movbeAvailable(c)) c.ud();
+  const os = i.os; const v = c.getReg(i.reg, os); const vh = c.tHi;
+  const lin = c.linear(i, os);
+  if (os === 8) c.write64(lin, sw(vh), sw(v)); else if (os === 4) c.write32(lin, sw(v)); else c.write16(lin, ((v & 0xff) << 8) | ((v >> 8) & 0xff));
+});
 
 // ---- BCD (legacy modes only) ----
 def('daa', (c) => {
