@@ -53,8 +53,8 @@ describe('SIMD wiring vs native', () => {
 
   it('x87 loads, arithmetic, stores and control words', () => {
     check(cases(13, 60, [
-      // x87 values are doubles in lib/cpu/simd (documented precision limit): keep 64-bit integers below 2^53.
-      'shr qword ptr [scratch], 12\nshr qword ptr [scratch + 8], 12\nfild qword ptr [scratch]\nfild qword ptr [scratch + 8]\nfaddp st(1), st\nfistp qword ptr [scratch + 16]',
+      'fild qword ptr [scratch]\nfild qword ptr [scratch + 8]\nfaddp st(1), st\nfistp qword ptr [scratch + 16]',
+      'fild qword ptr [scratch]\nfistp qword ptr [scratch + 24]\nfild qword ptr [scratch + 8]\nfbstp tbyte ptr [scratch]',
       'fild dword ptr [scratch]\nfld st(0)\nfmulp st(1), st\nfstp qword ptr [scratch + 8]',
       'fld1\nfldz\nfucomip st, st(1)\nfstp st(0)', 'fldpi\nfstp tbyte ptr [scratch]', 'fnstcw word ptr [scratch]\nfldcw word ptr [scratch]',
       'fild word ptr [scratch]\nfchs\nfabs\nfistp dword ptr [scratch + 4]', 'fild dword ptr [scratch]\nfild dword ptr [scratch + 4]\nfdivp st(1), st\nfstp dword ptr [scratch+8]',
