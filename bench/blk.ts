@@ -172,10 +172,68 @@ async function main(): Promise<void> {
     console.log(`ratio device depth 1 / fs into a fresh Node buffer: ${pct(dev1.mibPerSec, fsBuf.mibPerSec)}`);
     console.log(`CPU cost ratio fs-into-guest-RAM / device depth 1: ${pct(fsGuest.cpuUsPerMiB, dev1.cpuUsPerMiB)}`);
     console.log(`load average at end: ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')} (other work on this host skews wall-clock figures)`);
-    // Section 2 (guest dd through a booted guest) is added by the machine integration.
+    // Section 2 (guest dd through a booted guest) follows main().
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
 await main();
+
+/**
+ * Section 2: the guest's own `dd if=/dev/vda of=/dev/null bs=1M` inside the reference guest booted on the
+ * interpreter, over virtio-mmio and over virtio-pci. Reference in the same guest: `dd if=/dev/zero` of the same
+ * size (the cost of dd itself on the interpreted CPU). Host wall time has the cost of a 0-count run (shell,
+ * process start) subtracted. Skipped (with the reason) when the reference guest is not built, or with
+ * BENCH_BLK_GUEST=0.
+ */
+async function guestSection(): Promise<void> {
+  const { GuestVm, referenceImages } = await import('../test/guest/guest-vm.js');
+  const { copyImage, tempDir } = await import('../test/guest/disk-files.js');
+  console.log('\n== Section 2: guest dd (reference guest on the interpreter) ==');
+  if (process.env['BENCH_BLK_GUEST'] === '0') {
+    console.log('skipped: BENCH_BLK_GUEST=0');
+    return;
+  }
+  const images = referenceImages();
+  if ('skip' in images) {
+    console.log(`skipped: ${images.skip}`);
+    return;
+  }
+  const mib = 32;
+  const tmp = tempDir('bench-blk-guest');
+  try {
+    for (const transport of ['mmio', 'pci'] as const) {
+      const disk = copyImage(images.rootfs, tmp.dir, `vda-${transport}.ext4`);
+      const vm = await GuestVm.boot(images, { label: `bench-blk ${transport}`, transport, disks: [{ path: disk }] });
+      try {
+        await vm.shell();
+        const hostTime = async (cmd: string): Promise<number> => {
+          const t0 = performance.now();
+          await vm.run(cmd, 600_000);
+          return (performance.now() - t0) / 1000;
+        };
+        // Warm-up (first reads fill the host page cache, first dd run faults in busybox pages).
+        await hostTime('dd if=/dev/vda of=/dev/null bs=1M count=4');
+        const overhead = await hostTime('dd if=/dev/vda of=/dev/null bs=1M count=0');
+        const vda = await vm.ddRead('/dev/vda', mib);
+        const zero = await vm.ddRead('/dev/zero', mib);
+        const vdaHost = Math.max(vda.hostSeconds - overhead, 0.001);
+        const zeroHost = Math.max(zero.hostSeconds - overhead, 0.001);
+        console.log(
+          `virtio-${transport}: dd ${mib} MiB from /dev/vda: ${(mib / vdaHost).toFixed(2)} MiB/s host wall ` +
+            `(${vdaHost.toFixed(2)} s), ${vda.mibPerSecond.toFixed(1)} MiB/s by the guest clock; ` +
+            `/dev/zero reference: ${(mib / zeroHost).toFixed(2)} MiB/s host wall; ` +
+            `ratio vda/zero ${((zeroHost / vdaHost) * 100).toFixed(1)}%`,
+        );
+        await vm.powerOff();
+      } finally {
+        await vm.kill();
+      }
+    }
+  } finally {
+    tmp.remove();
+  }
+}
+
+await guestSection();
