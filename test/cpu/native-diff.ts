@@ -185,3 +185,13 @@ export class Rng {
   }
   int(n: number): number { return Number(this.next() % BigInt(n)); }
 }
+
+/** Why native differential tests cannot run here (no binutils, or no IA-32 execution for mode 32), or null. */
+export function nativeDiffUnavailable(mode: 32 | 64): string | null {
+  try {
+    runDiff([{ asm: 'nop', regs: [], flags: 0, undefinedFlags: 0, label: 'probe' }], mode);
+    return null;
+  } catch (e) {
+    return `native ${mode}-bit differential tests skipped: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+  }
+}
