@@ -105,10 +105,33 @@ export function condition(f: LazyFlags, cc: number): boolean {
       case 15: return (f.dst << sh) > (f.src << sh);
       default: break;
     }
-  } else if (f.op === LF_LOGIC) {
+  } else if (f.op === LF_SUB) {
+    // 64-bit compare: halves stored unsigned.
+    const dh = f.dstHi, sh = f.srcHi;
     switch (cc) {
-      case 4: return f.size === 8 ? (f.res | f.resHi) === 0 : f.res === 0;
-      case 5: return f.size === 8 ? (f.res | f.resHi) !== 0 : f.res !== 0;
+      case 2: return ltu64(dh, f.dst, sh, f.src);
+      case 3: return !ltu64(dh, f.dst, sh, f.src);
+      case 4: return (f.res | f.resHi) === 0;
+      case 5: return (f.res | f.resHi) !== 0;
+      case 6: return !ltu64(sh, f.src, dh, f.dst);
+      case 7: return ltu64(sh, f.src, dh, f.dst);
+      case 12: return (dh | 0) < (sh | 0) || (dh === sh && (f.dst >>> 0) < (f.src >>> 0));
+      case 13: return !((dh | 0) < (sh | 0) || (dh === sh && (f.dst >>> 0) < (f.src >>> 0)));
+      case 14: return (dh | 0) < (sh | 0) || (dh === sh && (f.dst >>> 0) <= (f.src >>> 0));
+      case 15: return !((dh | 0) < (sh | 0) || (dh === sh && (f.dst >>> 0) <= (f.src >>> 0)));
+      default: break;
+    }
+  } else if (f.op === LF_LOGIC) {
+    // CF = OF = 0: the signed conditions reduce to SF/ZF.
+    const zero = f.size === 8 ? (f.res | f.resHi) === 0 : f.res === 0;
+    const sign = f.size === 8 ? (f.resHi >>> 31) === 1 : ((f.res >>> (f.size * 8 - 1)) & 1) === 1;
+    switch (cc) {
+      case 4: return zero;
+      case 5: return !zero;
+      case 8: case 12: return sign;
+      case 9: case 13: return !sign;
+      case 14: return zero || sign;
+      case 15: return !zero && !sign;
       default: break;
     }
   }

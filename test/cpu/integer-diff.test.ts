@@ -54,6 +54,23 @@ describe.skipIf(unavailable !== null)('integer instructions vs native', () => {
     }));
   });
 
+  it('all 16 conditions (SETcc/Jcc/CMOVcc) right after CMP/SUB/TEST/AND/ADD at every size', () => {
+    const CC = ['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g'];
+    check(gen(9, 300, (rng) => {
+      const s = pick(rng, SIZES);
+      const a = s.r[0], b = s.r[1];
+      const op = pick(rng, ['cmp', 'sub', 'test', 'and', 'add', 'xor', 'or']);
+      const regs = Array.from({ length: 15 }, () => rng.value());
+      const v = rng.int(4);
+      if (v === 0) regs[1] = regs[0]!; // equal operands
+      else if (v === 1) regs[1] = (regs[0]! & ~0xffffffffn) | (rng.next() & 0xffffffffn); // same high half
+      else if (v === 2) regs[1] = (regs[0]! & ~0xffn) | (rng.next() & 0xffn); // differ only in the low byte
+      const sets = CC.map((cc, k) => `set${cc} byte ptr [scratch + ${k}]`).join('\n');
+      const jumps = CC.map((cc, k) => `j${cc} 3f\nor byte ptr [scratch + ${16 + k}], 1\n3:`).join('\n');
+      return { asm: `${op} ${a}, ${b}\n${rng.int(2) ? sets : jumps}`, undef: ['test', 'and', 'xor', 'or'].includes(op) ? AF : 0, regs };
+    }));
+  });
+
   it('inc/dec/neg/not', () => {
     check(gen(2, 200, (rng) => {
       const op = pick(rng, ['inc', 'dec', 'neg', 'not']);
