@@ -22,7 +22,7 @@ import { InterruptRouter } from '../../devices/interrupt-router.js';
 import { Pit8254 } from '../../devices/pit8254.js';
 import { SpeakerPort61 } from '../../devices/speaker-port61.js';
 import { MSR_IA32_APIC_BASE } from '../../devices/lapic.js';
-import { TimerGroup } from '../../devices/platform-clock.js';
+import { TimerGroup, tscFromNs } from '../../devices/platform-clock.js';
 import type { Accelerator, AcceleratorOptions, MachineBuses, RamRegion, VcpuStop } from '../accelerator.js';
 import { interpCpuidFilter } from './cpuid.js';
 import { GuestClock } from './guest-time.js';
@@ -139,11 +139,13 @@ export class InterpAccelerator implements Accelerator {
         pio: buses.pio,
         mmio: buses.mmio,
         interrupts: lapic,
-        tsc: () => BigInt(lapic.readTsc()),
+        // The CPU adds its own IA32_TSC offset (boot MSRs set TSC = 0 on every reset); the scheduler copies that
+        // offset to the LAPIC so TSC-deadline times are read on the same TSC the guest sees.
+        tsc: () => BigInt(tscFromNs(clock.nowNs())),
         platformMsrs: lapic,
       });
       cpu.cpuidFilter = interpCpuidFilter({ apicId: lapic.id, tscDeadline: this.tscDeadline });
-      this.vcpus.push({ cpu, lapic, index: i });
+      this.vcpus.push({ cpu, lapic, index: i, tscOffset: 0n });
     }
     const bsp = this.vcpus[0]!.cpu;
     if (count > 1) bsp.shareCodeCache(this.vcpus.map((v) => v.cpu));

@@ -23,6 +23,8 @@ export interface SchedulerVcpu {
   cpu: Cpu;
   lapic: LocalApic;
   index: number;
+  /** The CPU's IA32_TSC offset last copied to its LAPIC. */
+  tscOffset: bigint;
 }
 
 export interface SchedulerOptions {
@@ -45,6 +47,15 @@ export const YIELD_MS = 8;
 const MAX_IDLE_MS = 50;
 
 type RoundResult = VcpuStop | 'busy' | 'idle';
+
+/** A guest write to IA32_TSC (or the boot MSRs on reset) moved the CPU's TSC: the LAPIC must use the same one. */
+function syncTscOffset(v: SchedulerVcpu): void {
+  const off = v.cpu.msr.tscOffset;
+  if (off !== v.tscOffset) {
+    v.tscOffset = off;
+    v.lapic.tscOffset = Number(off);
+  }
+}
 
 export class VcpuScheduler {
   private stopping = false;
@@ -114,12 +125,14 @@ export class VcpuScheduler {
       if (lapic.hasNmi && lapic.takeNmi()) cpu.nmiPending = true;
       if (cpu.halted && !cpu.nmiPending && !((cpu.flags & F_IF) && lapic.hasInterrupt())) continue;
       router.lapicMmio.currentCpu = v.index;
+      syncTscOffset(v);
       let stop: StopReason;
       try {
         stop = cpu.run({ maxInstructions: budget });
       } catch (e) {
         return { kind: 'error', cpu: v.index, detail: `vCPU ${v.index} at RIP 0x${cpu.rip.toString(16)}: ${e instanceof Error ? e.stack ?? e.message : String(e)}` };
       }
+      syncTscOffset(v);
       switch (stop.reason) {
         case 'count':
           busy = true;
