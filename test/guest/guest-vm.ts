@@ -103,9 +103,9 @@ export class GuestVm {
     console.log(`[${this.label}] ${this.elapsed()} s: ${line}`);
   }
 
-  /** Waits for /init's shell prompt. */
-  async shell(timeoutMs = 300_000): Promise<void> {
-    await this.console.waitFor(/nodevmm-init: starting shell[\s\S]*# /, timeoutMs);
+  /** Waits for /init's shell prompt (printed at or after console position `from`). */
+  async shell(timeoutMs = 300_000, from = 0): Promise<void> {
+    await this.console.waitFor(/nodevmm-init: starting shell[\s\S]*# /, timeoutMs, from);
     const a = this.accelerator;
     this.progress(`shell prompt${a instanceof InterpAccelerator ? ` (${(a.instructionsRetired / 1e6).toFixed(0)} M instructions)` : ''}`);
   }

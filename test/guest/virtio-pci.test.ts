@@ -2,7 +2,8 @@
  * The reference guest finds its disk and entropy source over modern virtio-pci (--virtio-transport pci):
  * PCI bus 0 enumerated through ports 0xcf8/0xcfc with our preassigned BARs kept, virtio-pci driver bound,
  * MSI-X vectors in /proc/interrupts taking completions, the ext4 rootfs copy mounted and written (host checks
- * the file with debugfs), and /dev/hwrng served by virtio-rng over PCI. One boot per accelerator.
+ * the file with debugfs), /dev/hwrng served by virtio-rng over PCI, and all of it again after a guest reboot
+ * (machine reset). One VM per accelerator.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyImage, ext4CatAfterReplay, hasDebugfs, tempDir } from './disk-files.js';
@@ -67,6 +68,16 @@ for (const accel of ['interp', 'kvm'] as GuestAccel[]) {
       const dd = await vm.ddRead('/dev/vda', 32);
       vm.progress(`guest dd over virtio-pci: ${dd.records}, ${dd.mibPerSecond.toFixed(1)} MiB/s by the guest clock (${dd.guestSeconds.toFixed(2)} s guest, ${dd.hostSeconds.toFixed(2)} s host)`);
       expect(dd.records).toBe('32+0 records out');
+
+      // A guest reboot resets the machine (PCI config space, MSI-X table, virtio state); Linux enumerates again
+      // and the disk works as before.
+      const mark = vm.console.mark();
+      vm.machine.serial.receive(Buffer.from('reboot\n'));
+      await vm.shell(300_000, mark);
+      vm.progress('shell again after the guest rebooted');
+      expect(await vm.run('cat /mnt/pci.txt')).toBe('written over virtio-pci\n');
+      expect((await vm.run('basename $(readlink /sys/bus/pci/devices/0000:00:01.0/driver)')).trim()).toBe('virtio-pci');
+      expect(await vm.run('grep -c "PCI-MSI.*virtio0-req.0" /proc/interrupts')).toBe('1\n');
 
       const exit = await vm.powerOff();
       expect(exit.status).toBe(0);
