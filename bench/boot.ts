@@ -1,7 +1,8 @@
 /**
  * Boot-time benchmark (not a test): wall time from process start to the guest's first line from /init
  * ("nodevmm-init: hello from /init", guest/initramfs/init), for the same kernel and initramfs on
- *   - the nodevmm interpreter (a child process booting through the Machine API),
+ *   - the nodevmm interpreter: a child process booting through the Machine API (prints instructions retired), and
+ *     the real CLI from dist/ (`node bin/nodevmm.js run --accel interp`, what `npm start` runs) when it is built,
  *   - QEMU TCG (qemu-system-x86_64 / qemu-system-i386 -accel tcg),
  *   - v86 (i386 only; npm `v86` installed outside the repo: set V86_DIR, default /tmp/v86bench),
  * measured in the same run, printed as seconds and ratios.
@@ -74,6 +75,12 @@ async function interp(kernel: string, initrd: string): Promise<Measured> {
   });
 }
 
+/** The real CLI from the compiled dist/ (what `npm start` runs), when it is built. */
+function interpCli(kernel: string, initrd: string): Promise<Measured> | undefined {
+  if (!existsSync(join(REPO, 'dist/lib/accel/interp/index.js'))) return undefined;
+  return timeToMarker(process.execPath, [join(REPO, 'bin/nodevmm.js'), 'run', '--accel', 'interp', '--kernel', kernel, '--initrd', initrd, '--append', 'console=ttyS0'], FIRST_LINE);
+}
+
 function qemu(arch: 'x86_64' | 'i386', kernel: string, initrd: string): Promise<Measured> {
   const bin = arch === 'x86_64' ? 'qemu-system-x86_64' : 'qemu-system-i386';
   return timeToMarker(bin, ['-accel', 'tcg', '-nographic', '-no-reboot', '-m', '256', '-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyS0'], FIRST_LINE);
@@ -130,13 +137,16 @@ async function benchArch(arch: 'x86_64' | 'i386'): Promise<void> {
   }
   console.log(`${arch}: ${origin}`);
   const i = await best(() => interp(kernel, initrd));
-  console.log(`  nodevmm interpreter: ${fmt(i)}`);
+  console.log(`  nodevmm interpreter: ${fmt(i)}   [Machine API in a child process under tsx]`);
+  const c = await best(() => interpCli(kernel, initrd));
+  if (c) console.log(`  nodevmm run (dist):  ${fmt(c)}   [node bin/nodevmm.js run --accel interp; dist/ must be current]`);
   const q = await best(() => qemu(arch, kernel, initrd)).catch((e: Error) => { console.log(`  QEMU TCG failed: ${e.message}`); return undefined; });
-  console.log(`  QEMU TCG:            ${fmt(q)}${i && q ? `   interpreter/QEMU = ${(i.seconds / q.seconds).toFixed(1)}x` : ''}`);
+  const ours = c ?? i;
+  console.log(`  QEMU TCG:            ${fmt(q)}${ours && q ? `   nodevmm/QEMU = ${(ours.seconds / q.seconds).toFixed(1)}x` : ''}`);
   if (arch === 'i386') {
     const v = await best(() => v86(kernel, initrd)).catch((e: Error) => { console.log(`  v86 failed: ${e.message}`); return undefined; });
     if (!v) console.log('  v86:                 n/a (npm v86 not installed in V86_DIR, or seabios missing)');
-    else console.log(`  v86:                 ${fmt(v)}${i ? `   interpreter/v86 = ${(i.seconds / v.seconds).toFixed(1)}x` : ''}`);
+    else console.log(`  v86:                 ${fmt(v)}${ours ? `   nodevmm/v86 = ${(ours.seconds / v.seconds).toFixed(1)}x` : ''}`);
   }
 }
 
