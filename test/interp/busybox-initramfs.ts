@@ -1,16 +1,16 @@
 /**
- * A gzip'd newc initramfs made from the host's static x86_64 busybox and the reference guest's own /init
- * (guest/initramfs/init), for when guest/build.sh has built the kernel but not the initramfs yet.
+ * A gzip'd newc initramfs made from a static busybox and the reference guest's own /init (guest/initramfs/init),
+ * for when guest/build.sh has built the kernel but not the initramfs yet. x86_64: the host's /bin/busybox
+ * (busybox-static); i386: $NODEVMM_BUSYBOX_I386, or the i386 busybox guest/build.sh unpacks into its cache.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 const INIT = fileURLToPath(new URL('../../guest/initramfs/init', import.meta.url));
-const BUSYBOX = '/bin/busybox';
 
 interface Entry { name: string; mode: number; data?: Buffer; rdev?: [number, number] }
 
@@ -31,21 +31,36 @@ function newc(entries: Entry[]): Buffer {
   return Buffer.concat(parts);
 }
 
+function busyboxFor(arch: 'x86_64' | 'i386'): string | undefined {
+  if (arch === 'x86_64') return existsSync('/bin/busybox') ? '/bin/busybox' : undefined;
+  const env = process.env.NODEVMM_BUSYBOX_I386;
+  if (env) return env;
+  const cache = join(homedir(), '.cache/nodevmm/busybox-i386');
+  if (!existsSync(cache)) return undefined;
+  for (const v of readdirSync(cache)) {
+    for (const p of ['root/bin/busybox', 'root/usr/bin/busybox']) if (existsSync(join(cache, v, p))) return join(cache, v, p);
+  }
+  return undefined;
+}
+
 /** Path of the initramfs (cached in the temp directory), or why it cannot be made. */
-export function busyboxInitramfs(): string | { skip: string } {
-  if (!existsSync(BUSYBOX)) return { skip: `${BUSYBOX} is missing (apt-get install busybox-static)` };
-  const file = execFileSync('file', ['-b', BUSYBOX], { encoding: 'utf8' });
-  if (!file.includes('x86-64') || !file.includes('statically linked')) return { skip: `${BUSYBOX} is not a static x86-64 binary (${file.trim()})` };
+export function busyboxInitramfs(arch: 'x86_64' | 'i386' = 'x86_64'): string | { skip: string } {
+  const busybox = busyboxFor(arch);
+  if (!busybox) return { skip: `no static ${arch} busybox (x86_64: apt-get install busybox-static; i386: set NODEVMM_BUSYBOX_I386)` };
+  const file = execFileSync('file', ['-b', busybox], { encoding: 'utf8' });
+  const want = arch === 'x86_64' ? 'x86-64' : 'Intel 80386';
+  if (!file.includes(want) || !file.includes('statically linked')) return { skip: `${busybox} is not a static ${arch} binary (${file.trim()})` };
   const dir = join(tmpdir(), 'nodevmm-interp-test');
-  const out = join(dir, 'busybox-initramfs-x86_64.cpio.gz');
+  const out = join(dir, `busybox-initramfs-${arch}.cpio.gz`);
   if (existsSync(out)) return out;
-  const applets = execFileSync(BUSYBOX, ['--list-full'], { encoding: 'utf8' }).split('\n').filter((a) => a !== '' && a !== 'bin/busybox');
+  // The host runs i386 binaries too (IA-32 emulation), so the applet list comes from the binary itself.
+  const applets = execFileSync(busybox, ['--list-full'], { encoding: 'utf8' }).split('\n').filter((a) => a !== '' && a !== 'bin/busybox');
   const entries: Entry[] = [];
   const dirs = new Set(['bin', 'sbin', 'usr', 'usr/bin', 'usr/sbin', 'dev', 'proc', 'sys', 'tmp', 'root', 'mnt', 'etc']);
   for (const d of dirs) entries.push({ name: d, mode: S_IFDIR | 0o755 });
   entries.push({ name: 'dev/console', mode: S_IFCHR | 0o600, rdev: [5, 1] });
   entries.push({ name: 'dev/null', mode: S_IFCHR | 0o666, rdev: [1, 3] });
-  entries.push({ name: 'bin/busybox', mode: S_IFREG | 0o755, data: readFileSync(BUSYBOX) });
+  entries.push({ name: 'bin/busybox', mode: S_IFREG | 0o755, data: readFileSync(busybox) });
   for (const a of applets) entries.push({ name: a, mode: S_IFLNK | 0o777, data: Buffer.from('/bin/busybox') });
   entries.push({ name: 'init', mode: S_IFREG | 0o755, data: readFileSync(INIT) });
   mkdirSync(dir, { recursive: true });

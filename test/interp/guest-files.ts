@@ -1,7 +1,7 @@
 /**
  * Which kernel + initramfs the interpreter guest tests boot: the reference guest (guest/build.sh) for the current
  * build inputs, else the newest complete reference build in the cache; for x86_64 with a reference kernel but no
- * reference initramfs yet, an initramfs the test makes from the host's static busybox and guest/initramfs/init.
+ * reference initramfs yet, an initramfs the test makes from a static busybox and guest/initramfs/init.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -34,7 +34,7 @@ function candidateDirs(): string[] {
   return dirs;
 }
 
-/** Reference kernel + initramfs for `arch`, a test-made busybox initramfs (x86_64 only), or a reason to skip. */
+/** Reference kernel + initramfs for `arch`, a test-made busybox initramfs, or a reason to skip. */
 export function guestFilesFor(arch: GuestArch): GuestFiles | { skip: string } {
   const dirs = candidateDirs();
   for (const dir of dirs) {
@@ -44,12 +44,11 @@ export function guestFilesFor(arch: GuestArch): GuestFiles | { skip: string } {
   }
   const kernelDir = dirs.find((d) => existsSync(join(d, `bzImage-${arch}`)));
   if (!kernelDir) return { skip: `the ${arch} reference guest kernel is not built (run guest/build.sh)` };
-  if (arch !== 'x86_64') return { skip: `the ${arch} reference initramfs is not built yet (guest/build.sh; kernel found in ${kernelDir})` };
-  const made = busyboxInitramfs();
-  if (typeof made !== 'string') return { skip: `no reference x86_64 initramfs and ${made.skip}` };
+  const made = busyboxInitramfs(arch);
+  if (typeof made !== 'string') return { skip: `the ${arch} reference initramfs is not built yet (guest/build.sh) and ${made.skip}` };
   return {
-    kernel: join(kernelDir, 'bzImage-x86_64'),
+    kernel: join(kernelDir, `bzImage-${arch}`),
     initrd: made,
-    origin: `reference kernel ${kernelDir}, test-made initramfs (host busybox + guest/initramfs/init) because the reference initramfs is not built yet`,
+    origin: `reference kernel ${kernelDir}, test-made initramfs (static busybox + guest/initramfs/init) because the reference initramfs is not built yet`,
   };
 }
