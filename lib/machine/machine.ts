@@ -22,6 +22,7 @@ import { Bus } from './bus.js';
 import type { MachineConfig, SerialConfig } from './config.js';
 import type { MachineExit, MachineExitReason } from './exit-status.js';
 import type { GuestMemory } from './guest-memory.js';
+import type { CreateNetBackendOptions } from '../net/create.js';
 import { lowRamEnd, MiB, ramRegions } from './layout.js';
 import { type KernelBootInfo, loadKernelFromFiles } from './loader/index.js';
 import { createPlatformDevices, type PlatformDevices } from './platform-devices.js';
@@ -37,6 +38,8 @@ export interface MachineOptions {
   rng?: boolean;
   /** How virtio devices appear: virtio-mmio (default) or modern virtio-pci behind a PCI host bridge (MSI-X). */
   virtioTransport?: 'mmio' | 'pci';
+  /** Options for every `user` network beyond its --net spec (e.g. dnsServers for 10.0.2.3's upstream). */
+  userNet?: CreateNetBackendOptions['user'];
   /** What a guest reboot does: restart the machine (default) or end it with status 0. */
   onReboot?: 'reset' | 'exit';
   /** Connect COM1 to config.serial when start() is called (default true). The CLI and tests may bind it themselves. */
@@ -131,7 +134,7 @@ export class Machine extends EventEmitter {
       });
       timers.add(devices.rtc);
       virtio = await attachVirtioDevices(
-        { disks: config.disks, rng: options.rng ?? false, nets: config.nets, transport: options.virtioTransport ?? 'mmio' },
+        { disks: config.disks, rng: options.rng ?? false, nets: config.nets, transport: options.virtioTransport ?? 'mmio', userNet: options.userNet },
         memory, mmio, accelerator.interrupts, (m) => log(`nodevmm: ${m}`), { pio, msi: accelerator.msi },
       );
       const cmdline = [config.cmdline, virtio.cmdline].filter((s) => s !== '').join(' ');

@@ -5,7 +5,7 @@
  */
 import { openBlockBackend } from '../block/index.js';
 import type { NetBackend } from '../net/backend.js';
-import { createNetBackend as createBackend } from '../net/create.js';
+import { type CreateNetBackendOptions, createNetBackend as createBackend } from '../net/create.js';
 import { NetSpecError, parseNetSpec } from '../net/spec.js';
 import { VirtioBlk, VirtioMmioTransport, VirtioRng, virtioMmioCmdline, VIRTIO_MMIO_SIZE } from '../virtio/index.js';
 import type { VirtioDevice } from '../virtio/device.js';
@@ -29,6 +29,8 @@ export interface VirtioDeviceSpecs {
   disks: readonly DiskConfig[];
   rng: boolean;
   nets: readonly string[];
+  /** Options every `user` net gets beyond its spec (e.g. dnsServers: where 10.0.2.3 forwards queries). */
+  userNet?: CreateNetBackendOptions['user'];
   /** mmio (default): virtio-mmio slots announced on the command line; pci: modern virtio-pci on PCI bus 0. */
   transport?: 'mmio' | 'pci';
 }
@@ -99,7 +101,7 @@ export async function attachVirtioDevices(
     }
     if (specs.rng) add(new VirtioRng(), 'virtio-rng', 'rng');
     for (const [i, text] of specs.nets.entries()) {
-      const backend = await createNetBackend(text, `nets[${i}]`, log);
+      const backend = await createNetBackend(text, `nets[${i}]`, log, specs.userNet);
       closers.push(() => backend.close());
       add(new VirtioNet(backend, { index: i }), `virtio-net${i}`, `nets[${i}]`);
     }
@@ -111,7 +113,9 @@ export async function attachVirtioDevices(
 }
 
 /** Any --net kind (user, tap, socket) through lib/net; setup failures (EPERM on a TAP, a refused connect) name the field. */
-async function createNetBackend(text: string, field: string, log: (message: string) => void): Promise<NetBackend> {
+async function createNetBackend(
+  text: string, field: string, log: (message: string) => void, user: CreateNetBackendOptions['user'],
+): Promise<NetBackend> {
   let spec;
   try {
     spec = parseNetSpec(text);
@@ -120,7 +124,7 @@ async function createNetBackend(text: string, field: string, log: (message: stri
     throw e;
   }
   try {
-    return await createBackend(spec, { log });
+    return await createBackend(spec, { log, ...(user ? { user } : {}) });
   } catch (e) {
     throw new ConfigError(field, `"${text}": ${e instanceof Error ? e.message : String(e)}`);
   }
