@@ -38,6 +38,8 @@ export class MsixCapability {
   private readonly pending: Uint8Array;
   /** Messages sent, for diagnostics and tests. */
   sent = 0;
+  /** Messages dropped because their address is not representable (above 2^53). */
+  dropped = 0;
   /** Accesses to the table and PBA, routed here by the BAR that holds them (offsets relative to that BAR). */
   readonly barDevice: BusDevice;
 
@@ -128,6 +130,12 @@ export class MsixCapability {
   private send(vector: number): void {
     this.pending[vector] = 0;
     const address = this.table[4 * vector + 1]! * TWO_POW_32 + this.table[4 * vector]!;
+    // An address beyond 2^53 cannot be a Number exactly, and no interrupt controller lives there: drop it
+    // (on x86 only 0xFEEx_xxxx is an interrupt; the sink judges everything else it can represent).
+    if (!Number.isSafeInteger(address)) {
+      this.dropped++;
+      return;
+    }
     this.sent++;
     this.options.msi.sendMsi(address, this.table[4 * vector + 2]!);
   }
