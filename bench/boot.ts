@@ -88,14 +88,14 @@ function qemu(arch: 'x86_64' | 'i386', kernel: string, initrd: string): Promise<
 
 function v86(kernel: string, initrd: string): Promise<Measured> | undefined {
   const dir = process.env.V86_DIR ?? '/tmp/v86bench';
-  const lib = join(dir, 'node_modules/v86/build/libv86.js');
+  const lib = join(dir, 'node_modules/v86/build/libv86.mjs');
   const wasm = join(dir, 'node_modules/v86/build/v86.wasm');
   const bios = '/usr/share/seabios/bios.bin';
   const vga = '/usr/share/seabios/vgabios-stdvga.bin';
   if (![lib, wasm, bios, vga].every(existsSync)) return undefined;
   const script = `
-    const { V86 } = require(${JSON.stringify(lib)});
-    const fs = require('node:fs');
+    const { V86 } = await import(${JSON.stringify(lib)});
+    const fs = await import('node:fs');
     const ab = (p) => { const b = fs.readFileSync(p); return b.buffer.slice(b.byteOffset, b.byteOffset + b.length); };
     const emu = new V86({
       wasm_path: ${JSON.stringify(wasm)}, memory_size: 256 * 1024 * 1024, autostart: true, disable_speaker: true,
@@ -105,7 +105,7 @@ function v86(kernel: string, initrd: string): Promise<Measured> | undefined {
     });
     emu.add_listener('serial0-output-byte', (b) => process.stdout.write(String.fromCharCode(b)));
   `;
-  return timeToMarker(process.execPath, ['-e', script], FIRST_LINE, { cwd: dir });
+  return timeToMarker(process.execPath, ['--input-type=module', '-e', script], FIRST_LINE, { cwd: dir });
 }
 
 function fmt(m: Measured | undefined): string {
