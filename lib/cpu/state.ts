@@ -146,6 +146,11 @@ export interface StepExternalOptions {
   mmio?: Bus;
   /** TSC value source (KVM: the vCPU's TSC). */
   tsc?: () => bigint;
+  /**
+   * The external CPU's CPUID (KVM: the vCPU's CPUID table): CPUID and feature-gated instructions (CLAC/STAC
+   * need SMAP) follow it instead of the interpreter's own. Undefined for a leaf: the interpreter's value.
+   */
+  cpuid?: (leaf: number, subleaf: number) => [number, number, number, number] | undefined;
 }
 
 /**
@@ -154,6 +159,8 @@ export interface StepExternalOptions {
  */
 export function stepExternal(state: CpuState, memory: GuestMemory, opts: StepExternalOptions = {}): { state: CpuState; stop: StopReason } {
   const cpu = new Cpu({ memory, pio: opts.pio, mmio: opts.mmio, tsc: opts.tsc, apicBase: state.sregs.apicBase });
+  const external = opts.cpuid;
+  if (external) cpu.cpuidFilter = (leaf, subleaf, builtIn) => external(leaf, subleaf) ?? builtIn;
   importState(cpu, state);
   cpu.halted = false;
   const stop = cpu.step();

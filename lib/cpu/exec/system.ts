@@ -1,7 +1,7 @@
 /** System instructions: control/debug registers, descriptor tables, MSRs, CPUID, TSC, SYSCALL/SYSENTER, CLI/STI/HLT. */
 import {
   CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR4_PAE, CR4_PGE, CR4_PSE, CR4_SUPPORTED, CR4_TSD, CS, DS, EFER_LMA, EFER_LME, EFER_NXE,
-  EFER_SCE, ES, F_IF, F_IOPL, F_RF, F_VM, FS, GS, LDTR, MSR_APIC_BASE, MSR_CSTAR, MSR_EFER, MSR_FEATURE_CONTROL, MSR_FS_BASE,
+  EFER_SCE, ES, F_AC, F_IF, F_IOPL, F_RF, F_VM, FS, GS, LDTR, MSR_APIC_BASE, MSR_CSTAR, MSR_EFER, MSR_FEATURE_CONTROL, MSR_FS_BASE,
   MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_LSTAR, MSR_MCG_CAP, MSR_MCG_STATUS, MSR_MISC_ENABLE, MSR_MTRR_DEF_TYPE, MSR_MTRRCAP,
   MSR_PAT, MSR_BIOS_SIGN_ID, MSR_SFMASK, MSR_STAR, MSR_SYSENTER_CS, MSR_SYSENTER_EIP, MSR_SYSENTER_ESP, MSR_TSC, MSR_TSC_AUX,
   SA_DB, SA_G, SA_L, SS, TR,
@@ -287,6 +287,18 @@ def('rdtscp', (c) => {
   const t = BigInt.asUintN(64, c.readTsc());
   c.setReg(0, 4, Number(t & 0xffffffffn), 0); c.setReg(2, 4, Number(t >> 32n), 0); c.setReg(1, 4, c.msr.tscAux, 0);
 });
+/**
+ * CLAC/STAC exist only where CPUID reports SMAP (leaf 7 EBX bit 20) — the interpreter's own CPUID does not, so
+ * they raise #UD there; a CPU given an external CPUID (stepExternal completing KVM's failed emulation) runs them.
+ */
+function smapFlagOp(c: Cpu, set: boolean): void {
+  const builtIn = cpuid(c.cpuidConfig, 7, 0);
+  const ebx = (c.cpuidFilter ? c.cpuidFilter(7, 0, builtIn) : builtIn)[1];
+  if (!(ebx & (1 << 20)) || !(c.cr0 & CR0_PE) || c.flags & F_VM || c.cpl !== 0) c.ud();
+  if (set) c.flags |= F_AC; else c.flags &= ~F_AC;
+}
+def('clac', (c) => smapFlagOp(c, false));
+def('stac', (c) => smapFlagOp(c, true));
 def('cpuid', (c) => {
   const leaf = c.lo[0]! >>> 0, subleaf = c.lo[1]! >>> 0;
   const builtIn = cpuid(c.cpuidConfig, leaf, subleaf);
