@@ -5,17 +5,19 @@
 #   rootfs.ext4                                                       (busybox-static + marker files)
 # for arch in x86_64 and i386, into $cache/<hash of inputs>/.
 #
-# Usage: guest/build.sh [--arch x86_64|i386|all] [--jobs N] [--force] [--print-dir]
+# Usage: guest/build.sh [--arch x86_64|i386|all] [--jobs N] [--force] [--print-dir] [--prune]
 #   --print-dir  print the artifact directory for the current inputs and exit
 #                (whether or not it has been built; nothing is installed)
 #   --force      rebuild even if the artifacts exist (and start kernel builds
 #                from a clean object tree)
+#   --prune      delete artifact directories made from other inputs, and exit
 # Environment: NODEVMM_GUEST_CACHE overrides the cache root
 #              (default ${XDG_CACHE_HOME:-$HOME/.cache}/nodevmm/guest).
 #
 # Artifacts are written to a staging directory and renamed into place one by
 # one, so an artifact that exists is complete.
-set -euo pipefail
+set -eEuo pipefail
+trap 'echo "guest/build.sh: error: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 
 GUEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE_ROOT=${NODEVMM_GUEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/nodevmm/guest}
@@ -38,6 +40,7 @@ arch_opt=all
 jobs=$(nproc)
 force=0
 print_dir=0
+prune=0
 
 die() {
 	echo "guest/build.sh: error: $*" >&2
@@ -52,7 +55,8 @@ while [ $# -gt 0 ]; do
 	--jobs=*) jobs=${1#*=}; shift ;;
 	--force) force=1; shift ;;
 	--print-dir) print_dir=1; shift ;;
-	-h | --help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--prune) prune=1; shift ;;
+	-h | --help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) die "unknown argument '$1' (try --help)" ;;
 	esac
 done
@@ -96,6 +100,19 @@ artifact_dir() {
 
 if [ "$print_dir" = 1 ]; then
 	artifact_dir
+	exit 0
+fi
+
+# Removes artifact directories of other inputs (16-hex-digit names) from the cache.
+if [ "$prune" = 1 ]; then
+	keep=$(basename "$(artifact_dir)")
+	for d in "$CACHE_ROOT"/*; do
+		name=$(basename "$d")
+		if [[ -d "$d" && "$name" =~ ^[0-9a-f]{16}$ && "$name" != "$keep" ]]; then
+			echo "removing $d"
+			rm -rf "$d"
+		fi
+	done
 	exit 0
 fi
 
@@ -424,7 +441,8 @@ build_gen_init_cpio() {
 }
 
 build_initramfs() {
-	local arch=$1 bin list="$STAGING/initramfs-$arch.list" etc="$STAGING/etc-$arch" applet d
+	local arch=$1 bin applet d
+	local list="$STAGING/initramfs-$arch.list" etc="$STAGING/etc-$arch"
 	stage "building initramfs-$arch.cpio.gz (busybox $BBVER + guest/initramfs/init)"
 	local var=BUSYBOX_BIN_$arch
 	bin=${!var}
@@ -466,12 +484,14 @@ build_rootfs() {
 	printf 'nodevmm rootfs marker v1\n' >"$root/nodevmm-rootfs-marker"
 	# 1 MiB of distinct numbered lines plus its checksum, so a guest can check
 	# virtio-blk reads end to end with `sha256sum -c`.
-	seq -w 0 999999 | head -c 1048576 >"$root/data/pattern-1MiB.txt"
+	seq -w 0 199999 >"$root/data/pattern-1MiB.txt"
+	truncate -s 1048576 "$root/data/pattern-1MiB.txt"
 	(cd "$root/data" && sha256sum pattern-1MiB.txt >pattern-1MiB.txt.sha256)
-	mke2fs -q -F -t ext4 -L nodevmm-root -U 6e6f6465-766d-6d00-0000-726f6f746673 \
-		-E root_owner=0:0 -d "$root" "$STAGING/rootfs.ext4" "$ROOTFS_SIZE" ||
-		die "mke2fs failed to build rootfs.ext4"
-	e2fsck -fn "$STAGING/rootfs.ext4" >/dev/null || die "e2fsck reports errors in the new rootfs.ext4"
+	local report
+	report=$(mke2fs -q -F -t ext4 -L nodevmm-root -U 6e6f6465-766d-6d00-0000-726f6f746673 \
+		-E root_owner=0:0 -d "$root" "$STAGING/rootfs.ext4" "$ROOTFS_SIZE" 2>&1) ||
+		die "mke2fs failed to build rootfs.ext4: $report"
+	report=$(e2fsck -fn "$STAGING/rootfs.ext4" 2>&1) || die "e2fsck reports errors in the new rootfs.ext4: $report"
 	publish rootfs.ext4
 	note "rootfs.ext4: $(stat -c %s "$OUT/rootfs.ext4") bytes"
 }
