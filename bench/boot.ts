@@ -4,7 +4,7 @@
  *   - the nodevmm interpreter: a child process booting through the Machine API (prints instructions retired), and
  *     the real CLI from dist/ (`node bin/nodevmm.js run --accel interp`, what `npm start` runs) when it is built,
  *   - QEMU TCG (qemu-system-x86_64 / qemu-system-i386 -accel tcg),
- *   - v86 (i386 only; npm `v86` installed outside the repo: set V86_DIR, default /tmp/v86bench),
+ *   - v86 (i386 only; npm `v86`, a devDependency; V86_DIR points at another install),
  * measured in the same run, printed as seconds and ratios.
  *
  *   npx tsx bench/boot.ts [--arch x86_64|i386|all] [--runs N] [--kernel K --initrd I]
@@ -87,7 +87,7 @@ function qemu(arch: 'x86_64' | 'i386', kernel: string, initrd: string): Promise<
 }
 
 function v86(kernel: string, initrd: string): Promise<Measured> | undefined {
-  const dir = process.env.V86_DIR ?? '/tmp/v86bench';
+  const dir = process.env.V86_DIR ?? fileURLToPath(new URL('..', import.meta.url));
   const lib = join(dir, 'node_modules/v86/build/libv86.mjs');
   const wasm = join(dir, 'node_modules/v86/build/v86.wasm');
   const bios = '/usr/share/seabios/bios.bin';
