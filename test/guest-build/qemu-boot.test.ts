@@ -12,6 +12,7 @@ import {
   INIT_FIRST_LINE,
   INIT_SHELL_LINE,
   KERNEL_HALT_LINE,
+  KERNEL_RESTART_LINE,
   REFERENCE_GUEST_CMDLINE,
   ROOTFS_MARKER_CONTENT,
   initCmdline,
@@ -109,6 +110,20 @@ for (const arch of GUEST_ARCHES) {
         await run.waitFor(KERNEL_HALT_LINE);
         expect(run.output).toContain('pattern-1MiB.txt: OK');
         expect(run.output).toContain(ROOTFS_MARKER_CONTENT.trim());
+      } finally {
+        run.kill();
+      }
+    });
+
+    it('nodevmm.then=reboot resets the machine (QEMU -no-reboot exits on the reset)', async () => {
+      const run = startQemu([
+        '-kernel', guest!.bzImage, '-initrd', guest!.initramfs,
+        '-append', `${REFERENCE_GUEST_CMDLINE} ${initCmdline({ then: 'reboot' })}`,
+      ]);
+      try {
+        await run.waitFor(KERNEL_RESTART_LINE);
+        const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), BOOT_TIMEOUT_MS));
+        expect(await Promise.race([run.exited, timeout]), run.output).toBe(0);
       } finally {
         run.kill();
       }
