@@ -5,19 +5,23 @@
  * here. The one instruction is executed by nodevmm's interpreter (lib/cpu stepExternal) against the vCPU's
  * registers and guest memory, the state is written back, and the guest resumes.
  *
- * Two cases are completed by hand before the interpreter is asked, because KVM can do the hard part itself:
- * int3 (inject #BP with RIP past the instruction: KVM delivers it through the guest IDT exactly as the CPU
- * would) and clac/stac (only RFLAGS.AC changes).
+ * Only clac/stac are completed by hand, and only where the guest's CPUID has SMAP and the vCPU is at CPL0 (where
+ * they are valid: only RFLAGS.AC changes). Measured (bench/exit-roundtrip.ts, kvm_pvm): a completion through
+ * the interpreter costs ~4x one by hand (it reads and writes the whole register state: FPU, MSRs, events — each
+ * ioctl is slow on this host), and Linux runs clac at every exception/interrupt entry (10-25 thousand times
+ * before /init), which would add tens of seconds to a boot. Everything else — int3 included (it is rare) — goes
+ * through lib/cpu stepExternal, which follows the guest's CPUID.
  */
 import { STATE_MSRS, stepExternal, type CpuState } from '../../cpu/index.js';
 import type { KvmFpu } from '../../cpu/simd/fxsave.js';
-import { instructionAt, type Fpu, type KvmVcpu } from '../../kvm/index.js';
+import { instructionAt, type CpuidEntry, type Fpu, type KvmVcpu, type Segment, type Sregs } from '../../kvm/index.js';
 import type { Bus } from '../../machine/bus.js';
 import type { GuestMemory } from '../../machine/guest-memory.js';
 
 const MSR_TSC = 0x10;
 const RFLAGS_AC = 1n << 18n;
-const BP_VECTOR = 3;
+const CPUID_7_EBX_SMAP = 1 << 20;
+const CR0_PE = 1n;
 
 export type EmulationOutcome =
   | { ok: true; how: string }
@@ -60,17 +64,42 @@ function sameFpu(a: KvmFpu, b: KvmFpu): boolean {
     sameBytes(a.xmm, b.xmm);
 }
 
+function sameSegment(a: Segment, b: Segment): boolean {
+  return a.base === b.base && a.limit === b.limit && a.selector === b.selector && a.type === b.type && a.present === b.present &&
+    a.dpl === b.dpl && a.db === b.db && a.s === b.s && a.l === b.l && a.g === b.g && a.avl === b.avl && a.unusable === b.unusable;
+}
+
+function sameSregs(a: Sregs, b: Sregs): boolean {
+  return sameSegment(a.cs, b.cs) && sameSegment(a.ds, b.ds) && sameSegment(a.es, b.es) && sameSegment(a.fs, b.fs) &&
+    sameSegment(a.gs, b.gs) && sameSegment(a.ss, b.ss) && sameSegment(a.tr, b.tr) && sameSegment(a.ldt, b.ldt) &&
+    a.gdt.base === b.gdt.base && a.gdt.limit === b.gdt.limit && a.idt.base === b.idt.base && a.idt.limit === b.idt.limit &&
+    a.cr0 === b.cr0 && a.cr2 === b.cr2 && a.cr3 === b.cr3 && a.cr4 === b.cr4 && a.cr8 === b.cr8 && a.efer === b.efer &&
+    a.apicBase === b.apicBase;
+}
+
 /** Per-vCPU: which of the interpreter's state MSRs this KVM can read (probed once). */
 export class EmulationCompleter {
   private msrIndices: number[] | undefined;
   /** How many instructions were completed, by mnemonic-ish key (first byte(s)), for diagnostics. */
   readonly counts = new Map<string, number>();
 
+  private readonly byHand: boolean;
+  private readonly cpuid: ((leaf: number, subleaf: number) => [number, number, number, number] | undefined) | undefined;
+  /** The guest's CPUID has SMAP (clac/stac are valid at CPL0); assumed when no CPUID table was given. */
+  private readonly smap: boolean;
+
   /**
-   * @param byHand complete int3 and clac/stac without the interpreter (default true; false sends every failed
-   *               emulation through lib/cpu stepExternal, which tests use to exercise the interpreter path)
+   * @param options.byHand complete clac/stac without the interpreter where valid (default true; false sends every
+   *                       failed emulation through lib/cpu stepExternal)
+   * @param options.cpuid  the vCPU's CPUID table: the interpreter follows it (e.g. CLAC/STAC need SMAP there)
    */
-  constructor(private readonly vcpu: KvmVcpu, private readonly ctx: EmulationContext, private readonly byHand = true) {}
+  constructor(private readonly vcpu: KvmVcpu, private readonly ctx: EmulationContext,
+    options: { byHand?: boolean; cpuid?: readonly CpuidEntry[] } = {}) {
+    this.byHand = options.byHand ?? true;
+    this.cpuid = options.cpuid ? cpuidLookup(options.cpuid) : undefined;
+    const leaf7 = this.cpuid?.(7, 0);
+    this.smap = this.cpuid ? leaf7 !== undefined && (leaf7[1] & CPUID_7_EBX_SMAP) !== 0 : true;
+  }
 
   private readableMsrs(): number[] {
     if (this.msrIndices) return this.msrIndices;
@@ -118,11 +147,14 @@ export class EmulationCompleter {
       const sregsBefore = this.vcpu.getSregs();
       const { state, stop } = stepExternal(before, this.ctx.memory, {
         pio: this.ctx.pio, mmio: this.ctx.mmio, tsc: () => this.vcpu.getMsr(MSR_TSC),
+        ...(this.cpuid ? { cpuid: this.cpuid } : {}),
       });
       if (stop.reason === 'shutdown') {
         return { ok: false, rip: at.rip, bytes: at.bytes, detail: `triple fault while completing the instruction: ${stop.detail}` };
       }
-      this.vcpu.setSregs({ ...state.sregs, interruptBitmap: sregsBefore.interruptBitmap });
+      // KVM_SET_SREGS resets the vCPU's MMU context (costly, above all on a shadow-paging host): only when changed.
+      const sregsAfter = { ...state.sregs, interruptBitmap: sregsBefore.interruptBitmap };
+      if (!sameSregs(sregsBefore, sregsAfter)) this.vcpu.setSregs(sregsAfter);
       this.vcpu.setRegs(state.regs);
       if (!sameFpu(before.fpu, state.fpu)) this.vcpu.setFpu(fromKvmFpuShape(state.fpu));
       const changed = [...state.msrs].filter(([k, v]) => k !== MSR_TSC && before.msrs.get(k) !== v);
@@ -140,27 +172,29 @@ export class EmulationCompleter {
     this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
   }
 
-  /** int3 and clac/stac without the interpreter. Returns a label, or undefined when the bytes are something else. */
+  /**
+   * clac/stac without the interpreter, where they are valid (SMAP in the guest's CPUID, protected mode, CPL0):
+   * only RFLAGS.AC changes. Returns a label, or undefined to let the interpreter handle the instruction.
+   */
   private completeByHand(bytes: Uint8Array): string | undefined {
-    if (bytes[0] === 0xcc) {
-      const regs = this.vcpu.getRegs();
-      this.vcpu.setRegs({ ...regs, rip: regs.rip + 1n });
-      const ev = this.vcpu.getVcpuEvents();
-      this.vcpu.setVcpuEvents({
-        ...ev,
-        exception: { injected: 1, nr: BP_VECTOR, hasErrorCode: 0, pending: 0, errorCode: 0 },
-        flags: 0,
-      });
-      return 'int3 → #BP';
-    }
-    if (bytes[0] === 0x0f && bytes[1] === 0x01 && (bytes[2] === 0xca || bytes[2] === 0xcb)) {
-      const regs = this.vcpu.getRegs();
-      const rflags = bytes[2] === 0xcb ? regs.rflags | RFLAGS_AC : regs.rflags & ~RFLAGS_AC;
-      this.vcpu.setRegs({ ...regs, rip: regs.rip + 3n, rflags });
-      return bytes[2] === 0xcb ? 'stac' : 'clac';
-    }
-    return undefined;
+    if (!(this.smap && bytes[0] === 0x0f && bytes[1] === 0x01 && (bytes[2] === 0xca || bytes[2] === 0xcb))) return undefined;
+    const { cr0, ss } = this.vcpu.getSregs();
+    if (!(cr0 & CR0_PE) || ss.dpl !== 0) return undefined; // #UD there: the interpreter raises it
+    const regs = this.vcpu.getRegs();
+    if (regs.rflags & (1n << 17n)) return undefined; // virtual-8086 mode: #UD too
+    const rflags = bytes[2] === 0xcb ? regs.rflags | RFLAGS_AC : regs.rflags & ~RFLAGS_AC;
+    this.vcpu.setRegs({ ...regs, rip: regs.rip + 3n, rflags });
+    return bytes[2] === 0xcb ? 'stac' : 'clac';
   }
+}
+
+/** CPUID entries → a leaf/subleaf lookup (the subleaf matters only for entries KVM marks index-significant). */
+function cpuidLookup(entries: readonly CpuidEntry[]): (leaf: number, subleaf: number) => [number, number, number, number] | undefined {
+  const SIGNIFICANT_INDEX = 1;
+  return (leaf, subleaf) => {
+    const e = entries.find((x) => x.function === leaf && (!(x.flags & SIGNIFICANT_INDEX) || x.index === subleaf));
+    return e ? [e.eax | 0, e.ebx | 0, e.ecx | 0, e.edx | 0] : undefined;
+  };
 }
 
 export function hex(n: bigint | number): string {

@@ -1,7 +1,7 @@
 /**
  * The KVM accelerator: guest RAM in KVM memory slots, the in-kernel irqchip (PIC + IOAPIC + LAPICs) and PIT,
- * one native run thread per vCPU, IO/MMIO exits dispatched to the Machine's buses, and the exits KVM leaves to
- * userspace (SHUTDOWN, SYSTEM_EVENT, INTERNAL_ERROR...) turned into VcpuStop results.
+ * vCPU 0 on the JS thread (runInline) and a native run thread per AP (runLoop), IO/MMIO exits dispatched to
+ * the Machine's buses, and the exits KVM leaves to userspace (SHUTDOWN, SYSTEM_EVENT, INTERNAL_ERROR...) turned into VcpuStop results.
  */
 import {
   type CpuidEntry, type ExitHandlers, type Fpu, type GsiRoute, instructionAt, InternalErrorSub, Irqchip, Kvm, type KvmVcpu, type KvmVm, MpState, type Regs,
@@ -21,8 +21,19 @@ export interface KvmAcceleratorOptions extends AcceleratorOptions {
   path?: string;
   /** The host emulates guest supervisor code (kvm_pvm): mask CPUID features its emulator lacks. */
   emulatingHost: boolean;
-  /** Complete failed int3/clac/stac by hand (default true); false sends them through the interpreter too. */
+  /**
+   * Complete failed clac/stac by hand where valid (default true: ~4x cheaper than the interpreter on kvm_pvm, and
+   * Linux runs clac at every exception entry); false sends every failed emulation through lib/cpu stepExternal.
+   */
   completeByHand?: boolean;
+  /**
+   * Where vCPU 0 runs KVM_RUN: 'inline' (default) on the JS thread, kicked out whenever the event loop has work —
+   * the cheapest exits; 'thread' on its own native thread like the APs — leaves the JS thread free for heavy
+   * JS work of the embedder at the price of two thread switches per exit (lib/kvm README: run models).
+   */
+  bspRunModel?: 'inline' | 'thread';
+  /** runInline time slice in ms (lib/kvm KvmVcpu.runInline): how long queued microtasks may wait at most. */
+  inlineSliceMs?: number;
 }
 
 /** The power-on state of a vCPU as KVM created it, restored on machine reset. */
@@ -113,10 +124,13 @@ export class KvmAccelerator implements Accelerator {
     for (let id = 0; id < count; id++) {
       const vcpu = this.vm.createVcpu(id);
       vcpu.setCpuid(perVcpuCpuid(this.cpuid, id));
+      // What the guest really sees (KVM may adjust the table we set, e.g. kvm_pvm reports SMAP): the
+      // interpreter completing failed emulations follows it.
+      const cpuid = vcpu.getCpuid();
       const snapshot: VcpuSnapshot = {
         regs: vcpu.getRegs(), sregs: vcpu.getSregs(), fpu: vcpu.getFpu(), lapic: vcpu.getLapic(), mpState: vcpu.getMpState(),
       };
-      this.slots.push({ vcpu, snapshot, completer: new EmulationCompleter(vcpu, buses, this.options.completeByHand ?? true) });
+      this.slots.push({ vcpu, snapshot, completer: new EmulationCompleter(vcpu, buses, { byHand: this.options.completeByHand ?? true, cpuid }) });
     }
     applyBootState(this.slots[0]!.vcpu, boot);
   }
@@ -166,7 +180,10 @@ export class KvmAccelerator implements Accelerator {
       if (this.stopping) return { kind: 'stopped' };
       let exit;
       try {
-        exit = await vcpu.runLoop(this.handlers);
+        // vCPU 0 runs KVM_RUN on the JS thread (no thread hand-off per exit; the event loop is kept live by
+        // kicks for ready I/O and due timers); APs, which only one inline vCPU per thread allows, run on their
+        // own native threads. A vCPU stays on one model for its life (switching threads makes KVM re-home it).
+        exit = await (cpu === 0 && this.options.bspRunModel !== 'thread' ? vcpu.runInline(this.handlers, this.options.inlineSliceMs) : vcpu.runLoop(this.handlers));
       } catch (e) {
         // EAGAIN: an AP waiting for SIPI (KVM_MP_STATE_UNINITIALIZED) took an INIT/SIPI and must simply be run
         // again; EINTR: a signal arrived at the run thread.
