@@ -117,10 +117,11 @@ export class NetGuest {
   /** `poweroff` and wait for the machine to end. */
   async powerOff(timeoutMs = 180_000): Promise<MachineExit> {
     this.machine.serial.receive(Buffer.from('poweroff\n'));
+    let timer: NodeJS.Timeout | undefined;
     const exit = await Promise.race([
       this.exit,
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`no power-off after ${timeoutMs} ms`)), timeoutMs)),
-    ]);
+      new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no power-off after ${timeoutMs} ms`)), timeoutMs); }),
+    ]).finally(() => clearTimeout(timer));
     this.progress(exit.message);
     return exit;
   }
