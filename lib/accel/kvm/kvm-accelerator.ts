@@ -1,7 +1,8 @@
 /**
  * The KVM accelerator: guest RAM in KVM memory slots, the in-kernel irqchip (PIC + IOAPIC + LAPICs) and PIT,
- * vCPU 0 on the JS thread (runInline) and a native run thread per AP (runLoop), IO/MMIO exits dispatched to
- * the Machine's buses, and the exits KVM leaves to userspace (SHUTDOWN, SYSTEM_EVENT, INTERNAL_ERROR...) turned into VcpuStop results.
+ * a lone vCPU on the JS thread (runInline), otherwise a native run thread per vCPU (runLoop), IO/MMIO exits
+ * dispatched to the Machine's buses, and the exits KVM leaves to userspace (SHUTDOWN, SYSTEM_EVENT,
+ * INTERNAL_ERROR...) turned into VcpuStop results.
  */
 import {
   type CpuidEntry, type ExitHandlers, type Fpu, type GsiRoute, instructionAt, InternalErrorSub, Irqchip, Kvm, type KvmVcpu, type KvmVm, MpState, type Regs,
@@ -27,9 +28,11 @@ export interface KvmAcceleratorOptions extends AcceleratorOptions {
    */
   completeByHand?: boolean;
   /**
-   * Where vCPU 0 runs KVM_RUN: 'inline' (default) on the JS thread, kicked out whenever the event loop has work —
-   * the cheapest exits; 'thread' on its own native thread like the APs — leaves the JS thread free for heavy
-   * JS work of the embedder at the price of two thread switches per exit (lib/kvm README: run models).
+   * Where vCPU 0 runs KVM_RUN: 'inline' on the JS thread, kicked out whenever the event loop has work — the
+   * cheapest exits; 'thread' on its own native thread like the APs. Default: inline for a one-vCPU machine,
+   * thread with APs — every AP exit reaches JS through the event loop, which must then kick vCPU 0 out of the
+   * guest; measured on kvm_pvm (reference kernel to "Run /init", same load, side by side): 2 vCPUs inline
+   * 284 s / 410 s vs thread 218 s / 312 s; 1 vCPU inline 382 s vs thread 372 s.
    */
   bspRunModel?: 'inline' | 'thread';
   /** runInline time slice in ms (lib/kvm KvmVcpu.runInline): how long queued microtasks may wait at most. */
@@ -160,6 +163,11 @@ export class KvmAccelerator implements Accelerator {
     return run;
   }
 
+  /** vCPU 0 runs inline (see KvmAcceleratorOptions.bspRunModel). */
+  private get bspInline(): boolean {
+    return (this.options.bspRunModel ?? (this.slots.length === 1 ? 'inline' : 'thread')) === 'inline';
+  }
+
   private async runAll(): Promise<VcpuStop> {
     let first: VcpuStop | undefined;
     const loops = this.slots.map(async (slot, cpu) => {
@@ -180,10 +188,10 @@ export class KvmAccelerator implements Accelerator {
       if (this.stopping) return { kind: 'stopped' };
       let exit;
       try {
-        // vCPU 0 runs KVM_RUN on the JS thread (no thread hand-off per exit; the event loop is kept live by
-        // kicks for ready I/O and due timers); APs, which only one inline vCPU per thread allows, run on their
-        // own native threads. A vCPU stays on one model for its life (switching threads makes KVM re-home it).
-        exit = await (cpu === 0 && this.options.bspRunModel !== 'thread' ? vcpu.runInline(this.handlers, this.options.inlineSliceMs) : vcpu.runLoop(this.handlers));
+        // vCPU 0 may run KVM_RUN on the JS thread (no thread hand-off per exit; the event loop is kept live by
+        // kicks for ready I/O and due timers); APs run on their own native threads (one inline vCPU per thread).
+        // A vCPU stays on one model for its life (switching threads makes KVM re-home it).
+        exit = await (cpu === 0 && this.bspInline ? vcpu.runInline(this.handlers, this.options.inlineSliceMs) : vcpu.runLoop(this.handlers));
       } catch (e) {
         // EAGAIN: an AP waiting for SIPI (KVM_MP_STATE_UNINITIALIZED) took an INIT/SIPI and must simply be run
         // again; EINTR: a signal arrived at the run thread.
