@@ -35,7 +35,9 @@ Devices:
                            mode: press Ctrl-A x to quit, Ctrl-A h for help.
       --disk PATH[,ro]     attach a virtio-blk disk (raw or qcow2); repeatable
       --net SPEC           user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT] | tap,ifname=NAME |
-                           socket,listen=HOST:PORT | socket,connect=HOST:PORT; repeatable
+                           socket,listen=HOST:PORT | socket,connect=HOST:PORT; repeatable. A virtio-net
+                           device each; tap needs CAP_NET_ADMIN (or an existing TAP you may open); socket
+                           joins two VMs (QEMU -netdev socket framing)
       --rng                attach a virtio-rng device (host CSPRNG)
       --virtio-transport T mmio | pci (default mmio): virtio-mmio slots announced on the kernel
                            command line, or modern virtio-pci devices on PCI bus 0 (ports
