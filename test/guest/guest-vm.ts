@@ -124,13 +124,13 @@ export class GuestVm {
   }
 
   /**
-   * The guest's own sequential read: `dd if=DEVICE of=/dev/null bs=1M count=MIB`, timed by the guest clock
+   * The guest's own sequential read: `dd if=DEVICE of=/dev/null bs=1M count=MIB [EXTRA]`, timed by the guest clock
    * (/proc/uptime around it) and by the host. Busybox dd prints no rate, so we compute it.
    */
-  async ddRead(device: string, mib: number): Promise<{ records: string; guestSeconds: number; hostSeconds: number; mibPerSecond: number }> {
+  async ddRead(device: string, mib: number, extra = ''): Promise<{ records: string; guestSeconds: number; hostSeconds: number; mibPerSecond: number }> {
     const t0 = performance.now();
     const out = await this.run(
-      `a=$(cut -d" " -f1 /proc/uptime); dd if=${device} of=/dev/null bs=1M count=${mib} 2>&1 | tail -1; b=$(cut -d" " -f1 /proc/uptime); echo "uptime $a $b"`,
+      `a=$(cut -d" " -f1 /proc/uptime); dd if=${device} of=/dev/null bs=1M count=${mib} ${extra} 2>&1 | tail -1; b=$(cut -d" " -f1 /proc/uptime); echo "uptime $a $b"`,
       600_000,
     );
     const hostSeconds = (performance.now() - t0) / 1000;
