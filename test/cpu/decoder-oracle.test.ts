@@ -4,31 +4,19 @@
  * make the test fail; there are none at present.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { referenceGuestArtifacts } from '../../lib/guest/reference-guest.js';
 import { runOracle } from './objdump-oracle.js';
 
 const BUSYBOX = '/bin/busybox';
 const haveObjdump = existsSync('/usr/bin/objdump');
 
+/** The current reference guest's kernels (older cache directories hold superseded builds of the same source). */
 function findVmlinuxes(): string[] {
-  // Built kernels live in ~/.cache/nodevmm/guest/<hash>/; do not descend into build trees (obj/), skip symlinks.
-  const root = join(homedir(), '.cache/nodevmm/guest');
-  const found: string[] = [];
-  if (!existsSync(root)) return found;
-  const stack: Array<[string, number]> = [[root, 0]];
-  while (stack.length) {
-    const [d, depth] = stack.pop()!;
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      const st = lstatSync(p);
-      if (st.isDirectory() && depth < 2 && e !== 'obj') stack.push([p, depth + 1]);
-      else if (st.isFile() && e.startsWith('vmlinux') && !e.endsWith('.bin') && st.size > 1 << 20) found.push(p);
-    }
-  }
-  return found;
+  const guest = referenceGuestArtifacts();
+  if (!guest) return [];
+  return [guest.x86_64.vmlinux, guest.i386.vmlinux].filter((p) => existsSync(p));
 }
 
 describe('decoder vs objdump', () => {
@@ -44,7 +32,7 @@ describe('decoder vs objdump', () => {
   }, 300_000);
 
   const kernels = findVmlinuxes();
-  if (kernels.length === 0) console.warn('vmlinux oracle skipped: no vmlinux* under ~/.cache/nodevmm/guest (the guest-kernel helper builds it)');
+  if (kernels.length === 0) console.warn('vmlinux oracle skipped: the reference guest is not built (guest/build.sh)');
   for (const vmlinux of kernels) {
     it.skipIf(!haveObjdump)(`decodes all of ${vmlinux} with 0 mismatches`, async () => {
       const bits = execFileSync('file', ['-L', vmlinux]).toString().includes('64-bit') ? 64 : 32;
