@@ -502,7 +502,7 @@ export class Cpu {
   /** Check that [lin, lin+size) is writable without writing (for instructions that must not partially commit). */
   probeWrite(lin: number, size: number): void {
     this.tlbLookup(lin, 1);
-    if ((lin & 0xfff) + size > 4096) this.tlbLookup(lin + size - 1, 1);
+    if ((lin & 0xfff) + size > 4096) this.tlbLookup(lin - (lin & 0xfff) + 4096, 1); // CR2 = first byte of the 2nd page
   }
 
   // Supervisor-mode accesses (descriptor tables, TSS, IDT), independent of CPL.
@@ -532,12 +532,12 @@ export class Cpu {
   writeSlow(lin: number, size: number, v: number, vHi: number, sup: boolean): void {
     if (this.memHook) this.memHook(this, 'write', lin, size);
     if (size === 8) {
-      if ((lin & 0xfff) > 4088) { this.tlbLookup(lin, 1, sup); this.tlbLookup(lin + 7, 1, sup); }
+      if ((lin & 0xfff) > 4088) { this.tlbLookup(lin, 1, sup); this.tlbLookup(lin - (lin & 0xfff) + 4096, 1, sup); }
       this.writeSlow(lin, 4, v, 0, sup); this.writeSlow(lin + 4, 4, vHi, 0, sup);
       return;
     }
     if ((lin & 0xfff) + size > 4096) {
-      this.tlbLookup(lin, 1, sup); this.tlbLookup(lin + size - 1, 1, sup);
+      this.tlbLookup(lin, 1, sup); this.tlbLookup(lin - (lin & 0xfff) + 4096, 1, sup);
       for (let k = 0; k < size; k++) this.writeSlow(lin + k, 1, (v >>> (8 * k)) & 0xff, 0, sup);
       return;
     }
