@@ -129,7 +129,7 @@ export function decode(byteAt: (i: number) => number, mode: number, out: Insn): 
   if (attrs & A_BYTE) os = 1;
   else if (mode === 64) {
     if (attrs & A_F64) os = 8;
-    else if (attrs & A_D64) os = p66 && !usedP66 ? 2 : 8;
+    else if (attrs & A_D64) os = rex & 8 ? 8 : p66 && !usedP66 ? 2 : 8; // REX.W overrides 66
     else os = rex & 8 ? 8 : p66 && !usedP66 ? 2 : 4;
   } else if (mode === 32) os = p66 && !usedP66 ? 2 : 4;
   else os = p66 && !usedP66 ? 4 : 2;
@@ -164,12 +164,12 @@ export function decode(byteAt: (i: number) => number, mode: number, out: Insn): 
           const ss = sib >> 6, idx = ((sib >> 3) & 7) | ((rex & 2) << 2), bse = sib & 7;
           if (idx !== 4) { out.index = idx; out.scale = ss; }
           if (bse === 5 && mod === 0) dispSize = 4;
-          else { out.base = bse | ((rex & 1) << 3); if (bse === 4 || bse === 5) defSeg = 2; }
+          else { out.base = bse | ((rex & 1) << 3); if (out.base === 4 || out.base === 5) defSeg = 2; } // not R12/R13
         } else if (rmf === 5 && mod === 0) {
           dispSize = 4;
           if (mode === 64) out.ripRel = true;
         } else {
-          out.base = rm; if (rmf === 5 || rmf === 4) defSeg = 2;
+          out.base = rm; if (rm === 5 || rm === 4) defSeg = 2; // RBP base: SS; R13 (REX.B): DS
         }
         if (dispSize === 1) out.disp = sx8(byteAt(p++));
         else if (dispSize === 4) { out.disp = (byteAt(p) | (byteAt(p + 1) << 8) | (byteAt(p + 2) << 16) | (byteAt(p + 3) << 24)); p += 4; }
