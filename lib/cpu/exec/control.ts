@@ -32,6 +32,7 @@ export function push(c: Cpu, os: number, v: number, vh: number): void {
 export function pop(c: Cpu, os: number): number {
   if (c.mode === 64) {
     const sp = rsp(c);
+    if (sp < -0x800000000000 || sp >= 0x800000000000) c.raise(SSF, 0);
     const v = c.readMem(sp, os); const vh = c.tHi;
     setRsp(c, sp + os);
     c.tHi = vh;
@@ -91,20 +92,34 @@ def('popa', (c, i) => {
   for (const r of [3, 2, 1, 0]) c.setReg(r, os, pop(c, os), 0);
 });
 def('enter', (c, i) => {
+  // A fault anywhere leaves RSP/RBP as they were (the SDM's temporaries commit at the end).
+  const spLo = c.lo[4]!, spHi = c.hi[4]!, bpLo = c.lo[5]!, bpHi = c.hi[5]!;
+  try { enter(c, i); } catch (e) { c.lo[4] = spLo; c.hi[4] = spHi; c.lo[5] = bpLo; c.hi[5] = bpHi; throw e; }
+});
+function enter(c: Cpu, i: Insn): void {
   const os = i.os; const size = i.imm & 0xffff; const level = i.imm2 & 31;
   push(c, os, c.lo[5]!, c.hi[5]!);
   const frameLo = c.lo[4]!, frameHi = c.hi[4]!;
   for (let k = 1; k < level; k++) {
     const bp = c.mode === 64 ? c.hi[5]! * 4294967296 + (c.lo[5]! >>> 0) - k * os : ((c.lo[5]! - k * os) >>> 0);
+    if (c.mode === 64 && (bp < -0x800000000000 || bp >= 0x800000000000)) c.raise(SSF, 0);
     const v = c.mode === 64 ? c.readMem(bp, os) : c.readMem(c.segLinear(SS, stackSize(c) === 4 ? bp : bp & 0xffff, 0, os, 4), os);
     push(c, os, v, c.tHi);
   }
   if (level > 0) push(c, os, frameLo, frameHi);
   if (os === 2) c.lo[5] = (c.lo[5]! & ~0xffff) | (frameLo & 0xffff); else { c.lo[5] = frameLo; c.hi[5] = os === 8 ? frameHi : 0; }
   adjustSp(c, -size);
-});
+}
 def('leave', (c, i) => {
-  if (c.mode === 64 || stackSize(c) === 4) { c.lo[4] = c.lo[5]!; c.hi[4] = c.mode === 64 ? c.hi[5]! : 0; } else c.lo[4] = (c.lo[4]! & ~0xffff) | (c.lo[5]! & 0xffff);
+  if (c.mode === 64) {
+    // Read through RBP first: a non-canonical RBP is #SS(0) with RSP unchanged.
+    const bp = c.hi[5]! * 4294967296 + (c.lo[5]! >>> 0);
+    if (bp < -0x800000000000 || bp >= 0x800000000000) c.raise(SSF, 0);
+    const v = c.readMem(bp, i.os); const vh = c.tHi;
+    setRsp(c, bp + i.os); c.setReg(5, i.os, v, vh);
+    return;
+  }
+  if (stackSize(c) === 4) { c.lo[4] = c.lo[5]!; c.hi[4] = c.mode === 64 ? c.hi[5]! : 0; } else c.lo[4] = (c.lo[4]! & ~0xffff) | (c.lo[5]! & 0xffff);
   const v = pop(c, i.os); c.setReg(5, i.os, v, c.tHi);
 });
 
@@ -172,8 +187,10 @@ def('call Ev', (c, i) => {
   c.nextRip = t;
 });
 def('ret', (c, i) => {
-  const v = pop(c, i.os); const t = ripFrom(c, v, c.tHi, i.os);
-  if (i.imm) adjustSp(c, i.imm & 0xffff);
+  // The target is checked before RSP moves: a non-canonical return address is #GP(0) with RSP unchanged.
+  if (c.mode === 64) { const sp = rsp(c); if (sp < -0x800000000000 || sp >= 0x800000000000) c.raise(SSF, 0); }
+  const v = peek(c, i.os, 0); const t = ripFrom(c, v, c.tHi, i.os);
+  adjustSp(c, i.os + (i.imm & 0xffff));
   c.nextRip = t;
 });
 
@@ -330,7 +347,7 @@ function advance(c: Cpu, r: number, as: number, delta: number): void {
 }
 
 function counter(c: Cpu, as: number): number {
-  return as === 8 ? c.hi[1]! * 4294967296 + (c.lo[1]! >>> 0) : as === 4 ? c.lo[1]! >>> 0 : c.lo[1]! & 0xffff;
+  return as === 8 ? (c.hi[1]! >>> 0) * 4294967296 + (c.lo[1]! >>> 0) : as === 4 ? c.lo[1]! >>> 0 : c.lo[1]! & 0xffff;
 }
 
 function srcLin(c: Cpu, i: Insn, size: number): number {
@@ -371,13 +388,13 @@ function fastRep(c: Cpu, i: Insn, movs: boolean): boolean {
   if (!movs && !uniform) return false;
   let n = counter(c, as);
   while (n > 0) {
+    // MOVS reads the source before the destination is checked: source faults come first.
+    let sl = 0, src: Uint8Array | null = null, so = 0;
+    if (movs) { sl = srcLin(c, i, os); if (inPage(sl, os) === 0) return false; src = c.pageRam(sl, false); so = c.tOff; if (!src) return false; }
     const dl = dstLin(c, i, os);
     let k = Math.min(n, inPage(dl, os));
-    let sl = 0;
-    if (movs) { sl = srcLin(c, i, os); k = Math.min(k, inPage(sl, os)); }
+    if (movs) k = Math.min(k, inPage(sl, os));
     if (k === 0) return false; // an element crosses a page: the slow path finishes (registers are consistent)
-    let src: Uint8Array | null = null, so = 0;
-    if (movs) { src = c.pageRam(sl, false); so = c.tOff; if (!src) return false; }
     const dst = c.pageRam(dl, true); const doff = c.tOff;
     if (!dst) return false;
     const len = k * os;
