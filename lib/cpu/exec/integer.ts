@@ -4,7 +4,7 @@ import type { Cpu } from '../cpu.js';
 import { cpuid } from '../cpuid.js';
 import type { Insn } from '../decoder/decode.js';
 import { arithFlags, condition, getCF, LF_ADC, LF_ADD, LF_DEC, LF_FLAGS, LF_INC, LF_LOGIC, LF_RESULT, LF_SBB, LF_SUB } from '../flags.js';
-import { big, readE, sx, u, unbig, writeE } from './operands.js';
+import { big, readE, readRmwE, sx, u, unbig, writeE } from './operands.js';
 import { def } from './registry.js';
 
 const ALU_NAMES = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'];
@@ -79,9 +79,9 @@ function setCf(c: Cpu, cf: boolean): void {
 // ---- ALU: 00-3F, 80-83 ----
 ALU_NAMES.forEach((name, op) => {
   const store = op !== 7;
-  def(`${name} Eb,Gb`, (c, i) => { const d = readE(c, i, 1); const r = alu(c, op, 1, d, 0, c.getReg(i.reg, 1), 0); if (store) writeE(c, i, 1, r, 0, true); });
+  def(`${name} Eb,Gb`, (c, i) => { const d = readRmwE(c, i, 1, store); const r = alu(c, op, 1, d, 0, c.getReg(i.reg, 1), 0); if (store) writeE(c, i, 1, r, 0, true); });
   def(`${name} Ev,Gv`, (c, i) => {
-    const os = i.os; const d = readE(c, i, os); const dh = c.tHi; const s = c.getReg(i.reg, os);
+    const os = i.os; const d = readRmwE(c, i, os, store); const dh = c.tHi; const s = c.getReg(i.reg, os);
     const r = alu(c, op, os, d, dh, s, c.tHi); if (store) writeE(c, i, os, r, c.tHi, true);
   });
   def(`${name} Gb,Eb`, (c, i) => { const s = readE(c, i, 1); const r = alu(c, op, 1, c.getReg(i.reg, 1), 0, s, 0); if (store) c.setReg(i.reg, 1, r, 0); });
@@ -91,9 +91,9 @@ ALU_NAMES.forEach((name, op) => {
   });
   def(`${name} AL,Ib`, (c, i) => { const r = alu(c, op, 1, c.lo[0]!, 0, i.imm, 0); if (store) c.setReg(0, 1, r, 0); });
   def(`${name} rAX,Iz`, (c, i) => { const os = i.os; const d = c.getReg(0, os); const r = alu(c, op, os, d, c.tHi, i.imm, i.immHi); if (store) c.setReg(0, os, r, c.tHi); });
-  def(`${name} Eb,Ib`, (c, i) => { const d = readE(c, i, 1); const r = alu(c, op, 1, d, 0, i.imm, 0); if (store) writeE(c, i, 1, r, 0, true); });
+  def(`${name} Eb,Ib`, (c, i) => { const d = readRmwE(c, i, 1, store); const r = alu(c, op, 1, d, 0, i.imm, 0); if (store) writeE(c, i, 1, r, 0, true); });
   const evI = (c: Cpu, i: Insn): void => {
-    const os = i.os; const d = readE(c, i, os); const r = alu(c, op, os, d, c.tHi, i.imm, i.imm >> 31); if (store) writeE(c, i, os, r, c.tHi, true);
+    const os = i.os; const d = readRmwE(c, i, os, store); const r = alu(c, op, os, d, c.tHi, i.imm, i.imm >> 31); if (store) writeE(c, i, os, r, c.tHi, true);
   };
   def(`${name} Ev,Iz`, evI);
   def(`${name} Ev,Ib`, evI);
@@ -106,8 +106,8 @@ def(['test rAX,Iz'], (c, i) => { const os = i.os; const d = c.getReg(0, os); alu
 def(['test Eb,Ib'], (c, i) => { alu(c, 4, 1, readE(c, i, 1), 0, i.imm, 0); });
 def(['test Ev,Iz'], (c, i) => { const os = i.os; const d = readE(c, i, os); alu(c, 4, os, d, c.tHi, i.imm, i.imm >> 31); });
 
-def('not', (c, i) => { const os = i.os; const d = readE(c, i, os); writeE(c, i, os, ~d, ~c.tHi, true); });
-def('neg', (c, i) => { const os = i.os; const d = readE(c, i, os); const r = alu(c, 5, os, 0, 0, d, c.tHi); writeE(c, i, os, r, c.tHi, true); });
+def('not', (c, i) => { const os = i.os; const d = readRmwE(c, i, os); writeE(c, i, os, ~d, ~c.tHi, true); });
+def('neg', (c, i) => { const os = i.os; const d = readRmwE(c, i, os); const r = alu(c, 5, os, 0, 0, d, c.tHi); writeE(c, i, os, r, c.tHi, true); });
 
 function incdec(c: Cpu, os: number, d: number, dh: number, dec: boolean): number {
   const cf = getCF(c.lf) ? 1 : 0;
@@ -117,8 +117,8 @@ function incdec(c: Cpu, os: number, d: number, dh: number, dec: boolean): number
 }
 def('inc Zv', (c, i) => { const os = i.os; const d = c.getReg(i.reg, os); c.setReg(i.reg, os, incdec(c, os, d, c.tHi, false), c.tHi); });
 def('dec Zv', (c, i) => { const os = i.os; const d = c.getReg(i.reg, os); c.setReg(i.reg, os, incdec(c, os, d, c.tHi, true), c.tHi); });
-def(['inc Eb', 'inc Ev'], (c, i) => { const os = i.os; const d = readE(c, i, os); writeE(c, i, os, incdec(c, os, d, c.tHi, false), c.tHi, true); });
-def(['dec Eb', 'dec Ev'], (c, i) => { const os = i.os; const d = readE(c, i, os); writeE(c, i, os, incdec(c, os, d, c.tHi, true), c.tHi, true); });
+def(['inc Eb', 'inc Ev'], (c, i) => { const os = i.os; const d = readRmwE(c, i, os); writeE(c, i, os, incdec(c, os, d, c.tHi, false), c.tHi, true); });
+def(['dec Eb', 'dec Ev'], (c, i) => { const os = i.os; const d = readRmwE(c, i, os); writeE(c, i, os, incdec(c, os, d, c.tHi, true), c.tHi, true); });
 
 // ---- MOV family ----
 def(['mov Eb,Gb', 'mov Ev,Gv'], (c, i) => { const os = i.os; const v = c.getReg(i.reg, os); writeE(c, i, os, v, c.tHi, false); });
@@ -128,7 +128,7 @@ def(['mov Ev,Iz'], (c, i) => { writeE(c, i, i.os, i.imm, i.imm >> 31, false); })
 def(['mov Zb,Ib'], (c, i) => { c.setReg(i.reg, 1, i.imm, 0); });
 def(['mov Zv,Iv'], (c, i) => { c.setReg(i.reg, i.os, i.imm, i.immHi); });
 def(['mov AL,Ob', 'mov rAX,Ov'], (c, i) => { const os = i.os; const v = c.readMem(c.linear(i, os), os); c.setReg(0, os, v, c.tHi); });
-def(['mov Ob,AL', 'mov Ov,rAX'], (c, i) => { const os = i.os; const v = c.getReg(0, os); c.writeMem(c.linear(i, os), os, v, c.tHi); });
+def(['mov Ob,AL', 'mov Ov,rAX'], (c, i) => { const os = i.os; const v = c.getReg(0, os); const vh = c.tHi; c.writeMem(c.linear(i, os), os, v, vh); });
 def('lea', (c, i) => {
   const v = c.effectiveAddress(i);
   c.setReg(i.reg, i.os, i.os === 8 ? v : i.os === 2 ? v & 0xffff : v, c.tHi);
@@ -139,7 +139,7 @@ def('movsx Gv,Eb', (c, i) => { const v = sx(readE(c, i, 1), 1); c.setReg(i.reg, 
 def('movsx Gv,Ew', (c, i) => { const v = sx(readE(c, i, 2), 2); c.setReg(i.reg, i.os, v, v >> 31); });
 def('movsxd', (c, i) => { const v = readE(c, i, 4); c.setReg(i.reg, i.os, v, v >> 31); });
 def(['xchg Eb,Gb', 'xchg Ev,Gv'], (c, i) => {
-  const os = i.os; const d = readE(c, i, os); const dh = c.tHi; const s = c.getReg(i.reg, os);
+  const os = i.os; const d = readRmwE(c, i, os); const dh = c.tHi; const s = c.getReg(i.reg, os);
   writeE(c, i, os, s, c.tHi, true); c.setReg(i.reg, os, d, dh);
 });
 def('xchg Zv,rAX', (c, i) => {
@@ -171,8 +171,11 @@ def('setcc', (c, i) => { writeE(c, i, 1, condition(c.lf, i.cc) ? 1 : 0, 0, false
 def('salc', (c) => { c.setReg(0, 1, getCF(c.lf) ? 0xff : 0, 0); });
 def('xlat', (c, i) => {
   const bx = i.as === 8 ? c.lo[3]! >>> 0 : i.as === 4 ? c.lo[3]! >>> 0 : c.lo[3]! & 0xffff;
-  const off = i.as === 2 ? (bx + (c.lo[0]! & 0xff)) & 0xffff : (bx + (c.lo[0]! & 0xff)) | 0;
-  c.setReg(0, 1, c.read8(c.segLinear(i.seg, off, i.as === 8 ? c.hi[3]! : 0, 1, i.as)), 0);
+  const sum = bx + (c.lo[0]! & 0xff);
+  const off = i.as === 2 ? sum & 0xffff : sum | 0;
+  // 64-bit: the carry out of the low half goes into the high half (RBX + AL wraps modulo 2^64).
+  const hi = i.as === 8 ? (c.hi[3]! + (sum > 0xffffffff ? 1 : 0)) | 0 : 0;
+  c.setReg(0, 1, c.read8(c.segLinear(i.seg, off, hi, 1, i.as)), 0);
 });
 
 // ---- flags ----
@@ -285,14 +288,14 @@ function shift64(c: Cpu, k: number, lo: number, hi: number, n: number): number {
 }
 
 for (const [name, k] of [['rol', 0], ['ror', 1], ['rcl', 2], ['rcr', 3], ['shl', 4], ['shr', 5], ['sal', 6], ['sar', 7]] as const) {
-  def([`${name} Eb,Ib`, `${name} Ev,Ib`], (c, i) => { const os = i.os; const d = readE(c, i, os); const r = shiftOp(c, k, os, d, c.tHi, i.imm & 0xff); writeE(c, i, os, r, c.tHi, true); });
-  def([`${name} Eb,1`, `${name} Ev,1`], (c, i) => { const os = i.os; const d = readE(c, i, os); const r = shiftOp(c, k, os, d, c.tHi, 1); writeE(c, i, os, r, c.tHi, true); });
-  def([`${name} Eb,CL`, `${name} Ev,CL`], (c, i) => { const os = i.os; const d = readE(c, i, os); const r = shiftOp(c, k, os, d, c.tHi, c.lo[1]! & 0xff); writeE(c, i, os, r, c.tHi, true); });
+  def([`${name} Eb,Ib`, `${name} Ev,Ib`], (c, i) => { const os = i.os; const d = readRmwE(c, i, os); const r = shiftOp(c, k, os, d, c.tHi, i.imm & 0xff); writeE(c, i, os, r, c.tHi, true); });
+  def([`${name} Eb,1`, `${name} Ev,1`], (c, i) => { const os = i.os; const d = readRmwE(c, i, os); const r = shiftOp(c, k, os, d, c.tHi, 1); writeE(c, i, os, r, c.tHi, true); });
+  def([`${name} Eb,CL`, `${name} Ev,CL`], (c, i) => { const os = i.os; const d = readRmwE(c, i, os); const r = shiftOp(c, k, os, d, c.tHi, c.lo[1]! & 0xff); writeE(c, i, os, r, c.tHi, true); });
 }
 
 function shiftDouble(c: Cpu, i: Insn, count: number, left: boolean): void {
   const os = i.os;
-  const d = readE(c, i, os); const dh = c.tHi;
+  const d = readRmwE(c, i, os); const dh = c.tHi;
   const s = c.getReg(i.reg, os); const sh = c.tHi;
   count &= os === 8 ? 63 : 31;
   if (count === 0) { writeE(c, i, os, d, dh, true); return; } // 32-bit destinations are still zero-extended
@@ -447,10 +450,11 @@ function bitOp(c: Cpu, i: Insn, bitOffset: number, bitOffHi: number, fromReg: bo
     const adj = chunk * os;
     const full = (i.as === 8 ? eaHi * 4294967296 + (ea >>> 0) : i.as === 4 ? ea >>> 0 : ea & 0xffff) + adj;
     lin = c.segLinear(i.seg, i.as === 8 ? full % 4294967296 | 0 : i.as === 4 ? full | 0 : full & 0xffff, i.as === 8 ? Math.floor(full / 4294967296) : 0, os, i.as);
+    if (kind !== 0) c.probeWrite(lin, os);
     v = c.readMem(lin, os); vh = c.tHi;
   } else {
     bit = bitOffset & (bits - 1);
-    if (i.isMem) { lin = c.linear(i, os); v = c.readMem(lin, os); vh = c.tHi; } else { v = c.getReg(i.rm, os); vh = c.tHi; }
+    if (i.isMem) { lin = c.linear(i, os); if (kind !== 0) c.probeWrite(lin, os); v = c.readMem(lin, os); vh = c.tHi; } else { v = c.getReg(i.rm, os); vh = c.tHi; }
   }
   const cf = bit < 32 ? (v >>> bit) & 1 : (vh >>> (bit - 32)) & 1;
   setCf(c, cf === 1);
@@ -494,7 +498,7 @@ def('popcnt', (c, i) => {
 
 // ---- atomics (single thread: LOCK is trivially atomic) ----
 def(['cmpxchg Eb,Gb', 'cmpxchg Ev,Gv'], (c, i) => {
-  const os = i.os; const d = readE(c, i, os); const dh = c.tHi;
+  const os = i.os; const d = readRmwE(c, i, os); const dh = c.tHi;
   const a = c.getReg(0, os); const ah = c.tHi;
   alu(c, 7, os, a, ah, d, dh);
   const equal = os === 8 ? (d === a && dh === ah) : u(d, os) === u(a, os);
@@ -504,7 +508,7 @@ def(['cmpxchg Eb,Gb', 'cmpxchg Ev,Gv'], (c, i) => {
   }
 });
 def(['xadd Eb,Gb', 'xadd Ev,Gv'], (c, i) => {
-  const os = i.os; const d = readE(c, i, os); const dh = c.tHi; const s = c.getReg(i.reg, os); const sh = c.tHi;
+  const os = i.os; const d = readRmwE(c, i, os); const dh = c.tHi; const s = c.getReg(i.reg, os); const sh = c.tHi;
   const r = alu(c, 0, os, d, dh, s, sh); const rh = c.tHi;
   if (i.isMem) { writeE(c, i, os, r, rh, true); c.setReg(i.reg, os, d, dh); } else { c.setReg(i.reg, os, d, dh); c.setReg(i.rm, os, r, rh); }
 });
@@ -512,6 +516,7 @@ def('cmpxchg8b', (c, i) => {
   if (i.rex & 8) {
     const lin = c.linear(i, 16);
     if (lin % 16 !== 0) c.gp(0);
+    c.probeWrite(lin, 16); // locked RMW: a fault reports a write
     const l0 = c.read64(lin), h0 = c.tHi, l1 = c.read64(lin + 8), h1 = c.tHi;
     const zf = l0 === c.lo[0] && h0 === c.hi[0] && l1 === c.lo[2] && h1 === c.hi[2];
     if (zf) { c.write64(lin, c.lo[3]!, c.hi[3]!); c.write64(lin + 8, c.lo[1]!, c.hi[1]!); } else {
@@ -522,6 +527,7 @@ def('cmpxchg8b', (c, i) => {
     return;
   }
   const lin = c.linear(i, 8);
+  c.probeWrite(lin, 8); // locked RMW: a fault reports a write
   const lo = c.read32(lin), hi = c.read32(lin + 4);
   const zf = lo === c.lo[0] && hi === c.lo[2];
   if (zf) { c.write32(lin, c.lo[3]!); c.write32(lin + 4, c.lo[1]!); } else {

@@ -11,6 +11,15 @@ export function readE(c: Cpu, i: Insn, os: number): number {
   return c.getReg(i.rm, os);
 }
 
+/**
+ * Read the E operand of a read-modify-write instruction: a memory operand is checked for write access first, so a
+ * fault reports a write (#PF error code W=1, as the CPU does for RMW accesses). `write` false: plain readE (CMP, TEST).
+ */
+export function readRmwE(c: Cpu, i: Insn, os: number, write = true): number {
+  if (i.isMem) { eLin = c.linear(i, os); if (write) c.probeWrite(eLin, os); return c.readMem(eLin, os); }
+  return c.getReg(i.rm, os);
+}
+
 /** Write the E operand; for memory, at the address computed by the preceding readE (or computed now). */
 export function writeE(c: Cpu, i: Insn, os: number, v: number, vHi: number, reuse: boolean): void {
   if (i.isMem) c.writeMem(reuse ? eLin : c.linear(i, os), os, v, vHi);
