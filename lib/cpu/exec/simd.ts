@@ -103,6 +103,8 @@ function xmmBinary(name: string, src: string, withImm: boolean): (c: Cpu, i: Ins
   };
 }
 
+const MMX_M32 = new Set(['punpcklbw', 'punpcklwd', 'punpckldq']);
+
 function mmxBinary(name: string, withImm: boolean): ((c: Cpu, i: Insn) => void) | null {
   const fn = MMX[name] as unknown as ((st: unknown, d: number, s: Uint32Array, so: number, imm?: number) => number | void) | undefined;
   if (!fn) return null;
@@ -110,7 +112,8 @@ function mmxBinary(name: string, withImm: boolean): ((c: Cpu, i: Insn) => void) 
   return (c, i) => {
     mmxCheck(c);
     const simd = c.simd;
-    const m = srcQ(c, i, 8);
+    // MMX PUNPCKL* read only the low 32 bits of a memory source (mm, mm/m32).
+    const m = srcQ(c, i, MMX_M32.has(name) ? 4 : 8);
     const r = m < 0 ? fn(simd, i.reg & 7, simd.x87.regs, (i.rm & 7) * 4, i.imm & 0xff) : fn(simd, i.reg & 7, scratch, 0, i.imm & 0xff);
     if (r === XM) simdFault(c);
   };
