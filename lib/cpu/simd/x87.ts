@@ -222,6 +222,10 @@ export class X87 {
     this.raise(SW_IE | SW_SF);
     return (this.cw & SW_IE) !== 0;
   }
+  /** A push would overflow the stack (the register below TOP is in use). */
+  private pushOverflows(): boolean {
+    return ((this.ftw >>> ((this.top - 1) & 7)) & 1) !== 0;
+  }
   /** Pushes a copy of a[o..o+2]. Handles stack overflow. */
   private pushRaw(a: Uint32Array, o: number): void {
     const np = (this.top - 1) & 7;
@@ -266,7 +270,7 @@ export class X87 {
       }
       f80FromF32(t, 0, bits | 0x400000);
     } else {
-      if ((bits & 0x7f800000) === 0 && (bits & 0x7fffff) !== 0) {
+      if ((bits & 0x7f800000) === 0 && (bits & 0x7fffff) !== 0 && !this.pushOverflows()) {
         this.raise(SW_DE);
         if (this.unmasked(SW_DE)) return;
       }
@@ -285,7 +289,7 @@ export class X87 {
       }
       f80FromF64(t, 0, lo, (hi | 0x80000) >>> 0);
     } else {
-      if ((hi & 0x7ff00000) === 0 && ((hi & 0xfffff) !== 0 || lo !== 0)) {
+      if ((hi & 0x7ff00000) === 0 && ((hi & 0xfffff) !== 0 || lo !== 0) && !this.pushOverflows()) {
         this.raise(SW_DE);
         if (this.unmasked(SW_DE)) return;
       }
@@ -1097,6 +1101,16 @@ export class X87 {
         f80SetIndefinite(this.t, 0);
         this.pushRaw(this.t, 0);
       }
+      return;
+    }
+    if (this.pushOverflows()) {
+      // Stack overflow: IE+SF, C1=1; the masked response makes both ST(1) (the old ST0) and ST0 indefinite.
+      this.setC1(true);
+      this.raise(SW_IE | SW_SF);
+      if (!(this.cw & SW_IE)) return;
+      f80SetIndefinite(this.regs, o);
+      this.top = (this.top - 1) & 7;
+      f80SetIndefinite(this.regs, this.top * 4);
       return;
     }
     const c = f80Class(this.regs, o);
