@@ -24,7 +24,7 @@ function emptyFpu(): KvmFpu { return { fpr: new Uint8Array(128), fcw: 0x37f, fsw
 
 const ERROR_CODE_VECTORS = new Set([8, 10, 11, 12, 13, 14, 17, 21, 29, 30]);
 
-function toKvm(f: KvmFpu): Fpu {
+export function toKvm(f: KvmFpu): Fpu {
   return {
     fpr: Array.from({ length: 8 }, (_, i) => f.fpr.slice(i * 16, i * 16 + 16)), fcw: f.fcw, fsw: f.fsw, ftwx: f.ftwx,
     lastOpcode: f.lastOpcode, lastIp: BigInt(f.lastIp), lastDp: BigInt(f.lastDp),
@@ -32,7 +32,34 @@ function toKvm(f: KvmFpu): Fpu {
   };
 }
 
-function fromKvm(f: Fpu): KvmFpu {
+/** FXSAVE layout: FCW 0, FSW 2, abridged FTW 4, FOP 6, FIP 8, FDP 16, MXCSR 24, ST0-7 at 32 (16 each), XMM0-15 at 160. */
+function writeFxRegion(x: Uint8Array, f: KvmFpu): void {
+  const v = new DataView(x.buffer, x.byteOffset);
+  x.fill(0, 0, 512);
+  v.setUint16(0, f.fcw, true); v.setUint16(2, f.fsw, true); x[4] = f.ftwx; v.setUint16(6, f.lastOpcode, true);
+  v.setBigUint64(8, BigInt(f.lastIp), true); v.setBigUint64(16, BigInt(f.lastDp), true);
+  v.setUint32(24, f.mxcsr, true); v.setUint32(28, 0xffff, true);
+  for (let i = 0; i < 8; i++) x.set(f.fpr.subarray(i * 16, i * 16 + 10), 32 + i * 16);
+  x.set(f.xmm, 160);
+  x.fill(0, 512, 576);
+  x[512] = 3; // XSTATE_BV: x87 | SSE
+}
+
+function readFxRegion(x: Uint8Array): KvmFpu {
+  const v = new DataView(x.buffer, x.byteOffset);
+  const fpr = new Uint8Array(128);
+  // An x87 component in its init state (XSTATE_BV bit 0 clear) reads as FNINIT state.
+  const x87 = (x[512]! & 1) !== 0;
+  if (x87) for (let i = 0; i < 8; i++) fpr.set(x.subarray(32 + i * 16, 42 + i * 16), i * 16);
+  const xmm = (x[512]! & 2) !== 0 ? x.slice(160, 416) : new Uint8Array(256);
+  return {
+    fpr, fcw: x87 ? v.getUint16(0, true) : 0x37f, fsw: x87 ? v.getUint16(2, true) : 0, ftwx: x87 ? x[4]! : 0,
+    lastOpcode: x87 ? v.getUint16(6, true) : 0, lastIp: x87 ? Number(v.getBigUint64(8, true)) : 0, lastDp: x87 ? Number(v.getBigUint64(16, true)) : 0,
+    xmm, mxcsr: v.getUint32(24, true),
+  };
+}
+
+export function fromKvm(f: Fpu): KvmFpu {
   const fpr = new Uint8Array(128), xmm = new Uint8Array(256);
   f.fpr.forEach((r, i) => fpr.set(r, i * 16));
   f.xmm.forEach((r, i) => xmm.set(r, i * 16));
@@ -53,6 +80,7 @@ export class KvmReference {
   private readonly vcpu: KvmVcpu;
   private readonly sregs;
   private sregsDirty = true;
+  private readonly xsave: Uint8Array;
 
   constructor() {
     this.kvm = Kvm.open();
@@ -64,6 +92,8 @@ export class KvmReference {
     this.vcpu.setCpuid(this.kvm.supportedCpuid());
     buildImage(this.ram.bytes);
     this.sregs = { ...this.vcpu.getSregs(), ...userSregs() };
+    this.xsave = this.vcpu.getXsave();
+    this.xsave.fill(0, 512);
     // Warm-up: the first entries after vCPU creation do not yet run with the FPU image set through KVM_SET_FPU.
     const nop: DiffCase = { seed: 0, code: new Uint8Array([0x90, 0xe6, MARKER_PORT]), insns: [], regs: { ...ZERO_REGS }, fpu: emptyFpu(), data: new Uint8Array(DATA_SIZE) };
     for (let i = 0; i < 3; i++) this.run(nop);
@@ -74,16 +104,13 @@ export class KvmReference {
     loadCase(ram, c);
     if (this.sregsDirty) { this.vcpu.setSregs(this.sregs); this.sregsDirty = false; }
     this.vcpu.setRegs(c.regs);
-    this.vcpu.setFpu(toKvm(c.fpu));
-    // KVM_SET_FPU / KVM_GET_FPU ignore MXCSR (the kernel copies only x87 and XMM): set and read it through XSAVE.
-    const xs = this.vcpu.getXsave();
-    new DataView(xs.buffer).setUint32(24, c.fpu.mxcsr, true);
-    xs[512] |= 3; // XSTATE_BV: x87 and SSE state present
-    this.vcpu.setXsave(xs);
+    // KVM_SET_FPU / KVM_GET_FPU ignore MXCSR (the kernel copies only x87 and XMM), so the FPU state goes through
+    // KVM_SET_XSAVE / KVM_GET_XSAVE: the legacy FXSAVE region plus XSTATE_BV = x87 | SSE.
+    writeFxRegion(this.xsave, c.fpu);
+    this.vcpu.setXsave(this.xsave);
     const exit = this.vcpu.runSync();
     const regs = this.vcpu.getRegs();
-    const fpu = fromKvm(this.vcpu.getFpu());
-    fpu.mxcsr = new DataView(this.vcpu.getXsave().buffer).getUint32(24, true);
+    const fpu = readFxRegion(this.vcpu.getXsave());
     let end: Outcome['end'];
     if (exit.reason === 'io' && exit.direction === 'out' && exit.port >= MARKER_PORT && exit.port < MARKER_PORT + 4) {
       end = { kind: 'marker', marker: exit.port - MARKER_PORT };
