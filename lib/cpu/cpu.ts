@@ -15,6 +15,7 @@ import {
 import { type CpuidConfig } from './cpuid.js';
 import './exec/index.js';
 import { decode, DECODE_TOO_LONG, Insn } from './decoder/decode.js';
+import { compileBlock } from './jit/block-compiler.js';
 import { type Encoding } from './decoder/table.js';
 import { arithFlags, LazyFlags, setArith } from './flags.js';
 import { bindHandler } from './exec/registry.js';
@@ -55,6 +56,8 @@ export interface CpuOptions {
    * MSR the CPU itself does not implement. readMsr returns undefined / writeMsr false for "not mine" (→ #GP).
    */
   platformMsrs?: PlatformMsrs;
+  /** Translate hot blocks into JS functions (default true unless the environment sets NODEVMM_JIT=0). */
+  jit?: boolean;
 }
 
 export interface PlatformMsrs {
@@ -64,6 +67,9 @@ export interface PlatformMsrs {
 
 /** Nominal TSC frequency reported in CPUID 0x15/0x16 and used by the default clock: 1 GHz. */
 export const TSC_HZ = 1_000_000_000;
+
+/** Executions of a decoded instruction before a block starting there is translated. */
+const JIT_THRESHOLD = 20_000;
 
 const TLB_BITS = 12;
 const TLB_SIZE = 1 << TLB_BITS;
@@ -163,6 +169,15 @@ export class Cpu {
   private stopRequest: string | null = null;
   /** Report guest exceptions to the caller of run() instead of delivering them through the IDT (standalone use). */
   exceptionsToHost = false;
+  /**
+   * Block translator (lib/cpu/jit): a decoded instruction executed this many times starts a translated block; 0
+   * turns translation off. Default from CpuOptions.jit / NODEVMM_JIT=0.
+   */
+  jitThreshold: number;
+  /** Blocks this CPU has translated (statistics). */
+  jitBlocks = 0;
+  /** Set by a translated block: the fall-through address of the last instruction it executed (for successor links). */
+  blockFall = 0;
 
   constructor(opts: CpuOptions) {
     this.memory = opts.memory;
@@ -175,6 +190,8 @@ export class Cpu {
     this.tscSource = opts.tsc ?? (() => process.hrtime.bigint() - start);
     this.msr = new CpuMsrs(opts.apicBase);
     this.platformMsrs = opts.platformMsrs;
+    const envJit = Number(process.env.NODEVMM_JIT ?? NaN);
+    this.jitThreshold = (opts.jit ?? envJit !== 0) ? (envJit > 1 ? envJit : JIT_THRESHOLD) : 0;
     this.cpuidConfig = { apic: opts.apicBase !== undefined || opts.platformMsrs !== undefined, sse3: SIMD_FEATURES.sse3, ssse3: SIMD_FEATURES.ssse3, sse41: SIMD_FEATURES.sse41 };
     this.reset();
     if (opts.mode === 'protected32') this.setFlatMode(32);
@@ -649,6 +666,7 @@ export class Cpu {
       }
     }
     arr[o] = insn;
+    insn.page = arr; insn.off = o;
     this.lastCodePage = ppn; this.lastCodeArr = arr;
     return insn;
   }
@@ -718,21 +736,39 @@ export class Cpu {
   private runBatch(budget: number, until: number): void {
     const hooks = this.codeHooks.length > 0;
     const end = this.icount + budget;
+    // Translated blocks run several instructions without the per-instruction boundary checks below, so they are
+    // used only when none of those checks can fire mid-block: no code hooks, no `until` address, no single-step.
+    const jit = this.jitThreshold > 0 && !hooks && until !== until && !(this.flags & F_TF) ? this.jitThreshold : 0;
+    let irqCheck = (this.icount | 31) + 1;
     let insn = this.fetch();
     for (;;) {
-      const rip = this.rip;
-      const next = rip + insn.len;
-      this.nextRip = this.mode === 64 ? next : this.mode === 32 ? next % 4294967296 : next & 0xffff;
-      const h = insn.h;
-      if (h === null) this.undefinedOpcode(insn);
-      else h(this, insn);
-      const nrip = this.nextRip;
-      this.rip = nrip;
-      const count = ++this.icount;
-      if (this.flags & F_TF) this.raise(DB);
+      let nrip: number, count: number, next: number;
+      const blk = insn.block;
+      if (blk !== null && jit !== 0 && this.icount + blk.n <= end) {
+        insn = blk.run(this, end) as Insn;
+        nrip = this.rip; count = this.icount; next = this.blockFall;
+      } else {
+        const rip = this.rip;
+        next = rip + insn.len;
+        this.nextRip = this.mode === 64 ? next : this.mode === 32 ? next % 4294967296 : next & 0xffff;
+        const h = insn.h;
+        if (h === null) this.undefinedOpcode(insn);
+        else h(this, insn);
+        nrip = this.nextRip;
+        this.rip = nrip;
+        count = ++this.icount;
+        if (this.flags & F_TF) this.raise(DB);
+        if (jit !== 0 && ++insn.hits === jit && insn.cached) {
+          insn.block = compileBlock(insn);
+          if (insn.block !== null) this.jitBlocks++;
+        }
+      }
       // Anything that needs the outer loop: halt, interrupt shadow, hooks, stop requests, until, NMI.
       if (count >= end || this.halted || this.shadow || this.stopRequest !== null || nrip === until || hooks || this.nmiPending) return;
-      if ((count & 31) === 0 && (this.flags & F_IF) && this.interrupts !== undefined && this.interrupts.hasInterrupt()) return;
+      if (count >= irqCheck) {
+        irqCheck = (count | 31) + 1;
+        if ((this.flags & F_IF) && this.interrupts !== undefined && this.interrupts.hasInterrupt()) return;
+      }
       // Next instruction: through a successor link when valid, else the fetch path (and remember the link).
       const epoch = this.codeEpoch;
       if (insn.fallRip === nrip && insn.fallEpoch === epoch) insn = insn.fall!;

@@ -57,6 +57,24 @@ export class Insn {
   takenRip = NaN;
   taken: Insn | null = null;
   takenEpoch = -1;
+  // Block translator (lib/cpu/jit): the cached page array holding this instruction and its offset there (so the
+  // instructions that follow it in the same physical page can be found), an execution count, and the compiled
+  // block starting here (null until hot, and when no block can start here).
+  page: Array<Insn | undefined> | null = null;
+  off = 0;
+  hits = 0;
+  block: CompiledBlock | null = null;
+}
+
+/** A translated run of instructions starting at one decoded instruction (lib/cpu/jit/block-compiler.ts). */
+export interface CompiledBlock {
+  /** Instructions in the block (the run loop enters it only with at least this much instruction budget left). */
+  readonly n: number;
+  /**
+   * Execute from the block's first instruction (a block that loops on itself repeats while the CPU's instruction
+   * count stays within `limit`); returns the last instruction executed (for successor links).
+   */
+  run(cpu: object, limit: number): Insn;
 }
 
 function sx8(v: number): number { return (v << 24) >> 24; }
