@@ -5,7 +5,8 @@
  * the run loop's instruction budget ends inside a self-looping block.
  */
 import { describe, expect, it } from 'vitest';
-import { type Cpu } from '../../lib/cpu/cpu.js';
+import { Cpu } from '../../lib/cpu/cpu.js';
+import { GuestMemory } from '../../lib/machine/guest-memory.js';
 import { assemble, longModeCpu, reg64 } from './harness.js';
 
 const ORIGIN = 0x100000;
@@ -207,6 +208,51 @@ describe('block translator (lib/cpu/jit)', () => {
     const { plain } = lockstep(src, [7, 13, 1000]);
     expect(plain.halted).toBe(true);
     expect(reg64(plain, 8)).toBe(35n + 5n * 100n);
+  });
+
+  it('32-bit protected mode blocks (handler calls, 32-bit RIP arithmetic) match the interpreter', () => {
+    const src = `
+      mov esi, 0x200000
+      mov ecx, 3000
+    top:
+      mov eax, [esi + ecx*2]
+      movzx ebx, byte ptr [esi + ecx]
+      add eax, ebx
+      xor edx, eax
+      shr eax, 3
+      push eax
+      call f32
+      pop edi
+      cmp edx, edi
+      jb lower
+      sub edx, edi
+    lower:
+      mov [0x300000 + ecx*4], edx
+      dec ecx
+      jnz top
+      hlt
+    f32:
+      mov eax, [esp + 4]
+      imul eax, eax, 7
+      add edx, eax
+      ret`;
+    const make = (jit: boolean): Cpu => {
+      const mem = GuestMemory.ofSize(8 << 20);
+      mem.write(ORIGIN, assemble(src, 32, ORIGIN));
+      let x = 0x1234567;
+      for (let k = 0; k < 0x4000; k++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; mem.writeU8(0x200000 + k, x & 0xff); }
+      const cpu = new Cpu({ memory: mem, mode: 'protected32', jit });
+      if (jit) cpu.jitThreshold = 2;
+      cpu.rip = ORIGIN; cpu.setReg(4, 4, 0x80000, 0);
+      return cpu;
+    };
+    const plain = make(false), jit = make(true);
+    for (const n of [5, 11, 29, 101, 1_000_000]) {
+      expect(jit.run({ maxInstructions: n })).toEqual(plain.run({ maxInstructions: n }));
+      expect(state(jit)).toEqual(state(plain));
+    }
+    expect(plain.halted).toBe(true);
+    expect(jit.jitBlocks).toBeGreaterThan(0);
   });
 
   it('interrupts are still taken while a self-looping block spins', () => {
