@@ -47,7 +47,9 @@ export function buildImage(ram: Uint8Array): void {
     if (addr < 0x10000) flags = 3; // supervisor, writable
     else if (addr >= CODE && addr < CODE + CODE_SIZE) flags = 5; // user, read-only
     else if (addr >= DATA && addr < DATA + DATA_SIZE) flags = 7; // user, writable
-    if (flags) v.setBigUint64(PT + p * 8, BigInt(addr | flags), true);
+    // Data pages are NX: a branch into random data would otherwise run it natively, possibly looping forever.
+    const nx = addr >= DATA && addr < DATA + DATA_SIZE ? 1n << 63n : 0n;
+    if (flags) v.setBigUint64(PT + p * 8, BigInt(addr | flags) | nx, true);
   }
 }
 
@@ -66,7 +68,7 @@ export function userSregs(): SregsState {
     idt: { base: BigInt(IDT), limit: 32 * 16 - 1 },
     cr0: 0x80050033n, // PG WP NE ET MP PE
     cr2: 0n, cr3: BigInt(PML4), cr4: 0x620n, cr8: 0n,
-    efer: 0x500n, // LME | LMA (no NXE, no SCE)
+    efer: 0xd00n, // LME | LMA | NXE (no SCE)
     apicBase: 0xfee00900n,
   };
 }
