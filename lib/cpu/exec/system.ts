@@ -380,7 +380,7 @@ def('sti', (c) => {
 def('hlt', (c) => { needCpl0(c); c.halted = true; });
 def('invlpg', (c, i) => { needCpl0(c); c.invlpg(c.linear(i, 1)); });
 def(['wbinvd', 'invd'], (c) => needCpl0(c));
-def(['clflush', 'clflushopt'], (c, i) => { c.linear(i, 1); });
+def(['clflush', 'clflushopt'], (c, i) => { c.tlbLookup(c.linear(i, 1), 0); }); // translated like a read: #PF on a non-present page (no access, so no MMIO side effect)
 def('ud2', (c) => c.ud());
 def(['ud0', 'ud1'], (c) => c.ud());
 
