@@ -263,6 +263,7 @@ export function generateCase(seed: number, only?: readonly Encoding[]): DiffCase
       enc = rng.pick(pool);
       if (LAST.has(enc.mnemonic) || enc.imms.includes(Imm.J8) || enc.imms.includes(Imm.JZ)) { k = n - 1; }
     }
+    if (dirtyFlags && readsFlags(enc)) break; // (the re-pick above may have drawn a flag reader)
     const last = k === n - 1;
     if (undefinedFlags(enc)) dirtyFlags = true;
     const b = encodeOne(rng, enc, bytes.length, regs, last);
