@@ -24,13 +24,13 @@ describe('validateMachineConfig', () => {
   it('accepts a full config', () => {
     const c = validateMachineConfig({
       ...base, cpus: 4, initrd: '/boot/initrd', cmdline: 'console=ttyS0 quiet', accel: 'interp', serial: { file: '/tmp/s.log' },
-      disks: [{ path: '/tmp/a.img' }, { path: '/tmp/b.img', readOnly: true }], nets: ['tap0'],
+      disks: [{ path: '/tmp/a.img' }, { path: '/tmp/b.img', readOnly: true }], nets: ['tap,ifname=tap0', 'user,hostfwd=tcp:127.0.0.1:2222-:22'],
     });
     expect(c.cpus).toBe(4);
     expect(c.initrd).toBe('/boot/initrd');
     expect(c.serial).toEqual({ file: '/tmp/s.log' });
     expect(c.disks).toEqual([{ path: '/tmp/a.img', readOnly: false }, { path: '/tmp/b.img', readOnly: true }]);
-    expect(c.nets).toEqual(['tap0']);
+    expect(c.nets).toEqual(['tap,ifname=tap0', 'user,hostfwd=tcp:127.0.0.1:2222-:22']);
   });
 
   it.each([
