@@ -46,6 +46,43 @@ export interface AcceleratorOptions {
   log?: (message: string) => void;
 }
 
+/** Something registered with an accelerator fast path; dispose() unregisters it (idempotent). */
+export interface FastPathHandle {
+  dispose(): void;
+}
+
+/** A guest write the accelerator should turn into a callback instead of a bus access (KVM: an ioeventfd). */
+export interface MmioWriteWatch {
+  /** Guest-physical address of the register. */
+  address: number;
+  /** Only writes of exactly this size match; others still reach the bus. */
+  length: 1 | 2 | 4 | 8;
+  /** Only writes of this value match; omitted: any value. */
+  datamatch?: number;
+  /**
+   * Called from the event loop, not at the write: `count` matching writes coalesced since the last call. The
+   * receiver must treat it as "look again" (a virtio device re-reads its whole available ring), never as a tally.
+   */
+  onWrite(count: number): void;
+}
+
+/** An MsiSink backed by the accelerator's own injection path (KVM: irqfd + MSI routes); close it when done. */
+export interface MsiChannel extends MsiSink, FastPathHandle {}
+
+/**
+ * Optional accelerator-specific shortcuts for devices. Everything here is an optimisation: a device that finds
+ * `fastPaths` undefined (the interpreter) uses the buses and Accelerator.msi with the same results.
+ */
+export interface AcceleratorFastPaths {
+  /** Matching guest writes stop reaching the MMIO bus and call `watch.onWrite` instead. */
+  watchMmioWrite(watch: MmioWriteWatch): FastPathHandle;
+  /**
+   * An MsiSink that caches up to `slots` distinct (address, data) messages in injection routes; a device with N
+   * MSI-X vectors asks for N slots so a stable table never reprograms a route. Callers still decide masking.
+   */
+  createMsiChannel(slots: number): MsiChannel;
+}
+
 export interface Accelerator {
   readonly name: AccelName;
   /** Human-readable reason the accelerator was chosen, set by the selector (e.g. "--accel auto: kvm_pvm emulates CPL0"). */
@@ -59,6 +96,8 @@ export interface Accelerator {
   attach(buses: MachineBuses): void;
   readonly interrupts: InterruptController;
   readonly msi: MsiSink | undefined;
+  /** Device shortcuts (ioeventfd/irqfd on KVM); undefined when the accelerator has none. */
+  readonly fastPaths?: AcceleratorFastPaths | undefined;
 
   /** Create `count` vCPUs: vCPU 0 starts from `boot`; the others wait for INIT/SIPI from the guest. */
   createVcpus(count: number, boot: BootCpuState): void;

@@ -85,6 +85,14 @@ export interface NativeEventFd {
   write(increment?: number): number;
   /** counter (> 0) or -errno. */
   read(): number;
+  /**
+   * Calls `onSignal(counter)` on the JS thread (from the event loop, never blocking it) each time the counter
+   * becomes non-zero, after reading (resetting) it; `onSignal(-errno)` if that read fails. Makes the fd
+   * non-blocking. Throws if already watched or closed. Optional: addons built before it lack it.
+   */
+  watch?(onSignal: (counter: number) => void): void;
+  /** Stops watch(); idempotent. close() implies it. */
+  unwatch?(): void;
   close(): void;
 }
 

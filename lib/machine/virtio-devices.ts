@@ -3,6 +3,7 @@
  * network interfaces, each in a 4 KiB slot of the MMIO device window with its own ISA IRQ, announced to Linux
  * with `virtio_mmio.device=` on the command line.
  */
+import type { AcceleratorFastPaths } from '../accel/accelerator.js';
 import { openBlockBackend } from '../block/index.js';
 import type { NetBackend } from '../net/backend.js';
 import { type CreateNetBackendOptions, createNetBackend as createBackend } from '../net/create.js';
@@ -45,6 +46,8 @@ export interface VirtioTransportHandle {
 export interface VirtioPciResources {
   pio: Bus;
   msi: MsiSink | undefined;
+  /** Accelerator.fastPaths: ioeventfd notifications and irqfd MSIs on KVM. */
+  fastPaths?: AcceleratorFastPaths | undefined;
 }
 
 export interface AttachedVirtio {
@@ -67,7 +70,7 @@ export async function attachVirtioDevices(
   let pciBus: VirtioPciBus | undefined;
   if (specs.transport === 'pci') {
     if (!pciResources?.msi) throw new ConfigError('virtioTransport', 'pci needs an accelerator that delivers MSIs');
-    pciBus = new VirtioPciBus(pciResources.pio, mmio, memory, pciResources.msi, log);
+    pciBus = new VirtioPciBus(pciResources.pio, mmio, memory, pciResources.msi, log, pciResources.fastPaths);
     const bus = pciBus;
     closers.push(async () => bus.detach());
   }

@@ -5,17 +5,18 @@
  * INTERNAL_ERROR...) turned into VcpuStop results.
  */
 import {
-  type CpuidEntry, type ExitHandlers, type Fpu, type GsiRoute, instructionAt, InternalErrorSub, Irqchip, Kvm, type KvmVcpu, type KvmVm, MpState, type Regs,
+  Cap, type CpuidEntry, type ExitHandlers, type Fpu, type GsiRoute, instructionAt, InternalErrorSub, Irqchip, Kvm, type KvmVcpu, type KvmVm, MpState, type Regs,
   type Sregs, SystemEventType, type GuestRam, type VcpuExit,
 } from '../../kvm/index.js';
 import type { BootCpuState } from '../../machine/boot/cpu-state.js';
 import type { GuestMemory } from '../../machine/guest-memory.js';
 import type { InterruptController, MsiSink } from '../../machine/irq.js';
 import { KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR } from '../../machine/layout.js';
-import type { Accelerator, AcceleratorOptions, MachineBuses, RamRegion, VcpuStop } from '../accelerator.js';
+import type { Accelerator, AcceleratorFastPaths, AcceleratorOptions, MachineBuses, RamRegion, VcpuStop } from '../accelerator.js';
 import { applyBootState } from './boot-state.js';
 import { baseCpuid, maskedFeatureNames, perVcpuCpuid } from './cpuid.js';
 import { EmulationCompleter, formatBytes, hex } from './emulation.js';
+import { createKvmFastPaths, GsiRouter } from './fast-paths.js';
 
 export interface KvmAcceleratorOptions extends AcceleratorOptions {
   /** Default /dev/kvm. */
@@ -59,6 +60,8 @@ export class KvmAccelerator implements Accelerator {
   description = 'KVM';
   readonly interrupts: InterruptController;
   readonly msi: MsiSink;
+  /** ioeventfd notifications and irqfd MSIs for devices (undefined if this KVM or addon lacks a piece). */
+  readonly fastPaths: AcceleratorFastPaths | undefined;
   /** Failed emulations completed in userspace, over the machine's life. */
   emulationsCompleted = 0;
 
@@ -82,7 +85,10 @@ export class KvmAccelerator implements Accelerator {
       this.vm.setTssAddr(KVM_TSS_ADDR);
       this.vm.createIrqchip();
       this.vm.createPit2();
-      this.vm.setGsiRouting(pcGsiRouting());
+      const routes = pcGsiRouting();
+      this.vm.setGsiRouting(routes);
+      const router = new GsiRouter(this.vm, routes, IOAPIC_PINS, this.vm.checkExtension(Cap.IRQ_ROUTING) || IOAPIC_PINS);
+      this.fastPaths = createKvmFastPaths(this.kvm, this.vm, router);
     } catch (e) {
       this.kvm.close();
       throw e;

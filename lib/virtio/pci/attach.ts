@@ -3,6 +3,7 @@
  * slot of bus 0, its BARs preassigned (no firmware) in a window of the MMIO hole that virtio-mmio slots
  * (which grow up from 0xd0000000 in 4 KiB steps) never reach.
  */
+import type { AcceleratorFastPaths } from '../../accel/accelerator.js';
 import type { Bus } from '../../machine/bus.js';
 import type { GuestMemory } from '../../machine/guest-memory.js';
 import type { MsiSink } from '../../machine/irq.js';
@@ -26,6 +27,8 @@ export class VirtioPciBus {
     private readonly memory: GuestMemory,
     private readonly msi: MsiSink,
     private readonly log: (message: string) => void,
+    /** Accelerator shortcuts (ioeventfd notifications, irqfd MSIs); omitted: everything through the buses. */
+    private readonly fastPaths?: AcceleratorFastPaths,
   ) {
     this.bridge = new PciHostBridge({ log });
     this.bridge.attach(pio);
@@ -33,7 +36,7 @@ export class VirtioPciBus {
 
   /** Plug `device` into the next free slot; returns its transport. */
   add(device: VirtioDevice, name: string): VirtioPciTransport {
-    const transport = new VirtioPciTransport(device, this.memory, { msi: this.msi, log: this.log, name });
+    const transport = new VirtioPciTransport(device, this.memory, { msi: this.msi, fastPaths: this.fastPaths, log: this.log, name });
     this.allocator.place(transport.pci);
     this.bridge.addFunction(transport.pci);
     transport.pci.attach(this.mmio);
@@ -43,7 +46,10 @@ export class VirtioPciBus {
 
   /** Remove the bridge and every BAR from the buses. */
   detach(): void {
-    for (const t of this.transports) t.pci.detach();
+    for (const t of this.transports) {
+      t.pci.detach();
+      t.closeFastPaths();
+    }
     this.pio.unregister(this.bridge);
   }
 }

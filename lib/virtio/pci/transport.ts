@@ -7,14 +7,17 @@
  * enabled, a queue's interrupt is its queue_msix_vector (config changes use msix_config), otherwise the ISR
  * bit is set and INTx asserted until the driver reads the ISR.
  *
- * Notifications are plain MMIO writes (a KVM exit each on KVM); ioeventfd is not wired up.
+ * Notifications are MMIO writes; with AcceleratorFastPaths (KVM) they are ioeventfds instead (no exit per write,
+ * see fast-path.ts), and MSI-X messages go through the accelerator's MSI channel (irqfd + MSI routes). MSI-X
+ * masking and pending bits stay in MsixCapability either way: it decides whether a message is sent at all.
  */
 import type { BusDevice } from '../../machine/bus.js';
 import type { GuestMemory } from '../../machine/guest-memory.js';
 import type { IrqLine, MsiSink } from '../../machine/irq.js';
 import { PCI_CAP_ID_VENDOR, PCI_COMMAND_INTX_DISABLE, PCI_CLASS_NETWORK_ETHERNET, PCI_CLASS_OTHERS, PCI_CLASS_STORAGE_OTHER } from '../../pci/constants.js';
 import { MsixCapability } from '../../pci/msix.js';
-import { PciFunction } from '../../pci/pci-function.js';
+import type { AcceleratorFastPaths, MsiChannel } from '../../accel/accelerator.js';
+import type { PciFunction } from '../../pci/pci-function.js';
 import { VirtioCore } from '../core.js';
 import type { VirtioDevice } from '../device.js';
 import {
@@ -43,10 +46,13 @@ import {
   VIRTIO_PCI_SUBSYSTEM_ID,
   VIRTIO_PCI_VENDOR_ID,
 } from './constants.js';
+import { NotifyFastPath, ObservedPciFunction } from './fast-path.js';
 
 export interface VirtioPciOptions {
   /** Where MSI-X messages go (Accelerator.msi). */
   msi: MsiSink;
+  /** Accelerator shortcuts: notify registers become ioeventfds, MSI-X goes through an irqfd channel. */
+  fastPaths?: AcceleratorFastPaths | undefined;
   /** INTx line for drivers that do not enable MSI-X; without it such drivers get no interrupts. */
   intx?: IrqLine;
   /** The interrupt line register value matching `intx` (the IRQ the platform routes INTA# to). */
@@ -73,6 +79,8 @@ export class VirtioPciTransport {
   private queueSelect = 0;
   private msixConfig = VIRTIO_MSI_NO_VECTOR;
   private readonly queueVectors: number[];
+  private readonly notifyFastPath: NotifyFastPath | undefined;
+  private readonly msiChannel: MsiChannel | undefined;
   private isr = 0;
   private readonly name: string;
 
@@ -89,7 +97,7 @@ export class VirtioPciTransport {
     if (device.configSize > REGION_SIZE) throw new RangeError(`${this.name}: device config of ${device.configSize} bytes does not fit`);
     this.queueVectors = new Array<number>(queues).fill(VIRTIO_MSI_NO_VECTOR);
 
-    this.pci = new PciFunction(this.name, {
+    const pci = new ObservedPciFunction(this.name, {
       vendorId: VIRTIO_PCI_VENDOR_ID,
       deviceId: VIRTIO_PCI_DEVICE_ID_BASE + device.deviceId,
       classCode: classCodeFor(device.deviceId),
@@ -99,9 +107,12 @@ export class VirtioPciTransport {
       interruptPin: options.intx ? 1 : 0,
       ...(options.intxLine === undefined ? {} : { interruptLine: options.intxLine }),
     }, { log });
+    this.pci = pci;
 
     // One vector per queue plus one for configuration changes: Linux's preferred layout.
-    this.msix = new MsixCapability(this.pci, { vectors: queues + 1, bar: MSIX_BAR, msi: options.msi });
+    const vectors = queues + 1;
+    this.msiChannel = options.fastPaths?.createMsiChannel(vectors);
+    this.msix = new MsixCapability(this.pci, { vectors, bar: MSIX_BAR, msi: this.msiChannel ?? options.msi });
     this.pci.addBar({ index: MSIX_BAR, kind: 'mem32', size: Math.max(0x1000, nextPowerOfTwo(this.msix.regionSize)), device: this.msix.barDevice, name: 'msix' });
     const virtioBar: BusDevice = { read: (o, s) => this.readBar(o, s), write: (o, s, v) => this.writeBar(o, s, v) };
     this.pci.addBar({ index: VIRTIO_BAR, kind: 'mem64', size: VIRTIO_BAR_SIZE, prefetchable: false, device: virtioBar, name: 'virtio' });
@@ -111,6 +122,23 @@ export class VirtioPciTransport {
     this.addVirtioCap(VIRTIO_PCI_CAP_ISR_CFG, ISR_OFFSET, 1);
     if (device.configSize > 0) this.addVirtioCap(VIRTIO_PCI_CAP_DEVICE_CFG, DEVICE_CFG_OFFSET, device.configSize);
     this.addPciCfgCap();
+
+    if (options.fastPaths) {
+      const fast = new NotifyFastPath(options.fastPaths, pci, VIRTIO_BAR, queues, (q) => this.core.notify(q), log);
+      this.notifyFastPath = fast;
+      pci.onChange = () => fast.sync();
+    }
+  }
+
+  /** Notifications that came through the accelerator's fast path (0 without one). */
+  get fastNotifications(): number {
+    return this.notifyFastPath?.signals ?? 0;
+  }
+
+  /** Release accelerator resources (ioeventfds, irqfds); the function itself stays usable through the buses. */
+  closeFastPaths(): void {
+    this.notifyFastPath?.close();
+    this.msiChannel?.dispose();
   }
 
   /** True while the INTx line is asserted (ISR non-zero and MSI-X off). */
@@ -143,6 +171,8 @@ export class VirtioPciTransport {
       const rel = offset - NOTIFY_OFFSET;
       // queue_notify_off = queue index, so the address names the queue (the value is the index too).
       if (rel % NOTIFY_OFF_MULTIPLIER === 0) this.core.notify(rel / NOTIFY_OFF_MULTIPLIER);
+      // Still a bus write: maybe BAR4 moved without our noticing (e.g. mapped by attach()).
+      this.notifyFastPath?.sync();
     }
   }
 
