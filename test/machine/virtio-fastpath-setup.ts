@@ -2,7 +2,8 @@
  * Shared setup for the virtio-pci fast-path tests and bench: a KVM VM with the in-kernel irqchip, KVM fast paths
  * (lib/accel/kvm/fast-paths.ts) over the PC GSI routes, a virtio-rng on PCI bus 0 initialised by the host-side
  * test driver (MSI-X vector i for queue i, data 0x40 + i), and a CPL3 long-mode guest that writes the queue's
- * notify register `count` times, then writes SENTINEL (which kicks the vCPU out of runLoop).
+ * notify register `count` times, optionally spins until the device has used a buffer (used.idx != 0), then
+ * writes SENTINEL (which kicks the vCPU out of runLoop / runInline).
  */
 import type { AcceleratorFastPaths } from '../../lib/accel/accelerator.js';
 import { createKvmFastPaths, GsiRouter } from '../../lib/accel/kvm/fast-paths.js';
@@ -35,15 +36,15 @@ export interface FastPathRig {
   notifyAddress: number;
   /** Addresses of the MMIO writes that reached userspace (KVM_EXIT_MMIO). */
   mmioExits: number[];
-  /** Run the guest until it writes SENTINEL. */
-  run(): Promise<string>;
+  /** Run the guest until it writes SENTINEL: on a run thread, or inline on the JS thread. */
+  run(model?: 'thread' | 'inline'): Promise<string>;
   /** Is `vector` requested in the LAPIC (IRR)? */
   irr(vector: number): boolean;
   close(): void;
 }
 
 /** `withFastPaths: false` builds the same machine with every notification through the MMIO bus. */
-export function createRig(notifications: number, withFastPaths: boolean): FastPathRig {
+export function createRig(notifications: number, withFastPaths: boolean, options: { waitForUsed?: boolean } = {}): FastPathRig {
   const t = createTestVm({ ramSize: 0x400000, irqchip: true });
   try {
     const routes = pcGsiRouting();
@@ -68,12 +69,17 @@ export function createRig(notifications: number, withFastPaths: boolean): FastPa
     const mapped = transport.pci.barMapping(VIRTIO_BAR);
     if (mapped === undefined) throw new Error('BAR4 not decoded');
     const notifyAddress = mapped + NOTIFY_OFFSET;
+    const usedIdx = driver.queues[0]!.used + 2;
+    const waitForUsed = options.waitForUsed
+      ? [0x66, 0x83, 0x3c, 0x25, ...u32(usedIdx), 0x00, 0x74, 0xf5] // wait: cmp word [usedIdx], 0 ; je wait (9 + 2 bytes back)
+      : [];
     load(t.ram, CODE, [
       0xbb, ...u32(notifyAddress),   // mov ebx, notify
       0xb9, ...u32(notifications),   // mov ecx, count
       0x66, 0xc7, 0x03, 0x00, 0x00,  // again: mov word [rbx], 0   (queue 0)
       0xff, 0xc9,                    // dec ecx
       0x75, 0xf7,                    // jnz again
+      ...waitForUsed,
       0xbb, ...u32(SENTINEL),        // mov ebx, SENTINEL
       0x89, 0x03,                    // mov [rbx], eax
       0xeb, 0xfe,                    // jmp $
@@ -90,7 +96,7 @@ export function createRig(notifications: number, withFastPaths: boolean): FastPa
     };
     return {
       t, vcpu, pio, mmio, fast, transport, driver, notifyAddress, mmioExits,
-      run: async () => (await vcpu.runLoop(handlers)).reason,
+      run: async (model = 'thread') => (await (model === 'inline' ? vcpu.runInline(handlers) : vcpu.runLoop(handlers))).reason,
       irr: (vector) => {
         const regs = new DataView(vcpu.getLapic().buffer);
         return ((regs.getUint32(APIC_IRR + 0x10 * (vector >>> 5), true) >>> (vector & 31)) & 1) === 1;
