@@ -44,7 +44,7 @@ export interface FastPathRig {
 }
 
 /** `withFastPaths: false` builds the same machine with every notification through the MMIO bus. */
-export function createRig(notifications: number, withFastPaths: boolean, options: { waitForUsed?: boolean } = {}): FastPathRig {
+export function createRig(notifications: number, withFastPaths: boolean, options: { waitForUsed?: boolean; moveBar4To?: number } = {}): FastPathRig {
   const t = createTestVm({ ramSize: 0x400000, irqchip: true });
   try {
     const routes = pcGsiRouting();
@@ -66,6 +66,15 @@ export function createRig(notifications: number, withFastPaths: boolean, options
     const device = 1; // 00:00.0 is the host bridge; the first function goes to slot 1
     const driver = new VirtioPciTestDriver(new ConfigPorts(pio), mmio, device, memory, new GuestAllocator(0x100000, 0x400000));
     driver.init();
+    if (options.moveBar4To !== undefined) {
+      // As a guest OS reassigning resources would: memory decoding off, new BAR4 (64-bit), decoding on.
+      const cfg = new ConfigPorts(pio);
+      const command = cfg.read(device, 0x04, 2);
+      cfg.write(device, 0x04, 2, command & ~0x2);
+      cfg.write(device, 0x20, 4, options.moveBar4To);
+      cfg.write(device, 0x24, 4, 0);
+      cfg.write(device, 0x04, 2, command);
+    }
     const mapped = transport.pci.barMapping(VIRTIO_BAR);
     if (mapped === undefined) throw new Error('BAR4 not decoded');
     const notifyAddress = mapped + NOTIFY_OFFSET;

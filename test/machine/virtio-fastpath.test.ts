@@ -11,6 +11,7 @@ import { Cap } from '../../lib/kvm/index.js';
 import { u16 } from '../kvm/asm.js';
 import { createTestVm, describeKvm, enterRealMode, load, type TestVm } from '../kvm/harness.js';
 import { msiData } from '../pci/pci-driver.js';
+import { NOTIFY_OFFSET } from '../../lib/virtio/pci/constants.js';
 import { createRig, type FastPathRig, SENTINEL, until } from './virtio-fastpath-setup.js';
 
 describeKvm('virtio-pci fast paths on KVM (ioeventfd notify, irqfd MSI-X)', () => {
@@ -62,6 +63,17 @@ describeKvm('virtio-pci fast paths on KVM (ioeventfd notify, irqfd MSI-X)', () =
     // event loop (ioeventfd watch -> VirtioCore.notify -> the rng's asynchronous fill) while KVM_RUN is inline.
     expect(await rig.run('inline')).toBe('intr');
     expect(q.popUsed()).toEqual({ id: head, len: 8 });
+    expect(rig.mmioExits).toEqual([SENTINEL]);
+    expect(rig.transport.fastNotifications).toBeGreaterThan(0);
+  });
+
+  it('when the guest moves BAR4, the ioeventfds follow it: no exit at the new address', async () => {
+    rig = createRig(1, true, { moveBar4To: 0xe800_0000 });
+    expect(rig.notifyAddress).toBe(0xe800_0000 + NOTIFY_OFFSET);
+    const q = rig.driver.queues[0]!;
+    const head = q.add([{ addr: 0x200000, len: 4, write: true }]);
+    expect(await rig.run()).toBe('intr');
+    await until(() => q.popUsed()?.id === head, 5000, 'the used entry');
     expect(rig.mmioExits).toEqual([SENTINEL]);
     expect(rig.transport.fastNotifications).toBeGreaterThan(0);
   });
