@@ -95,11 +95,7 @@ export function compareOutcomes(c: DiffCase, ref: Outcome, got: Outcome): string
   // its init state (XSTATE_BV bit 0 clear), so x87/MMX registers are compared only for cases ending at a marker.
   const x87 = re.kind === 'marker';
   if (x87 && a.fcw !== b.fcw) out.push(`fcw: reference ${hex(a.fcw)} interpreter ${hex(b.fcw)}`);
-  // C1 after an x87 stack fault (FSW.SF): this AMD host does not follow the SDM's "C1 = 1 on overflow, 0 on underflow".
-  // Open issue (listed in the report): C1 after FIST/FISTP of a register last written by an MMX instruction.
-  const fistAfterMmx = ran.some((i) => /^fist/.test(i.enc.mnemonic)) && ran.some((i) => i.enc.map > 0 && (i.enc.attrs & 128) !== 0 && (i.enc.pfx === -1 || i.enc.operands.some((o) => /^[PQN]/.test(o))));
-  const c1 = ((a.fsw & 0x40) !== 0 && (b.fsw & 0x40) !== 0) || fistAfterMmx ? 0x200 : 0;
-  if (x87 && (a.fsw & ~c1) !== (b.fsw & ~c1)) out.push(`fsw: reference ${hex(a.fsw)} interpreter ${hex(b.fsw)}`);
+  if (x87 && a.fsw !== b.fsw) out.push(`fsw: reference ${hex(a.fsw)} interpreter ${hex(b.fsw)}`);
   if (x87 && a.ftwx !== b.ftwx) out.push(`ftw: reference ${hex(a.ftwx)} interpreter ${hex(b.ftwx)}`);
   for (let i = 0; i < 8 && x87; i++) {
     const x = a.fpr.subarray(i * 16, i * 16 + 10), y = b.fpr.subarray(i * 16, i * 16 + 10);

@@ -317,7 +317,11 @@ export class X87 {
     if (this.isEmpty(i)) {
       if (!this.underflow()) return;
       f80SetIndefinite(this.t, 0);
-    } else f80Copy(this.t, 0, this.regs, this.off(i));
+      this.pushRaw(this.t, 0);
+      this.setC1(false); // underflow and overflow together: the CPU reports C1 = 0 (underflow)
+      return;
+    }
+    f80Copy(this.t, 0, this.regs, this.off(i));
     this.pushRaw(this.t, 0);
   }
   private fldConst(k: readonly number[] | null, roundsUpAtNearest: boolean, isL2t = false): void {
@@ -379,6 +383,7 @@ export class X87 {
           if (this.unmasked(SW_IE)) return false;
         }
         bits = c === CLS_UNSUPPORTED ? 0xffc00000 : f80NaNToF32(this.regs, o);
+        this.setC1(false);
       } else {
         fpReset();
         const v = f80Round(this.regs, o, FMT32, this.rc());
@@ -412,6 +417,7 @@ export class X87 {
           this.out[0] = f80NaNToF64(this.regs, o);
           this.out[1] = outHi80;
         }
+        this.setC1(false);
       } else {
         fpReset();
         const v = f80Round(this.regs, o, FMT64, this.rc());
@@ -428,7 +434,10 @@ export class X87 {
     const s = this.storeSrc();
     if (s === 2) return false;
     if (s === 1) f80SetIndefinite(this.out, 0);
-    else f80Copy(this.out, 0, this.regs, this.off(0));
+    else {
+      f80Copy(this.out, 0, this.regs, this.off(0));
+      this.setC1(false); // SDM: C1 is the round-up indication; an 80-bit store never rounds
+    }
     this.pop();
     return true;
   }
@@ -443,7 +452,10 @@ export class X87 {
     if (this.isEmpty(0)) {
       if (!this.underflow()) return;
       f80SetIndefinite(this.regs, this.off(i));
-    } else f80Copy(this.regs, this.off(i), this.regs, this.off(0));
+    } else {
+      f80Copy(this.regs, this.off(i), this.regs, this.off(0));
+      this.setC1(false); // SDM: C1 = round-up indication, and a register copy never rounds
+    }
     this.setValid(i);
     if (pop) this.pop();
   }
@@ -467,6 +479,7 @@ export class X87 {
       if (s === 0) {
         this.raise(SW_IE);
         if (this.unmasked(SW_IE)) return false;
+        this.setC1(false);
       }
       this.out[0] = bits === 16 ? 0x8000 : bits === 32 ? 0x80000000 : 0;
       this.out[1] = bits === 64 ? 0x80000000 : 0;
@@ -523,6 +536,7 @@ export class X87 {
       if (s === 0) {
         this.raise(SW_IE);
         if (this.unmasked(SW_IE)) return false;
+        this.setC1(false);
       }
       out.fill(0);
       out[7] = 0xc0;
@@ -547,6 +561,8 @@ export class X87 {
     const dst = this.off(d);
     // NaNs and unsupported formats.
     if (ca >= CLS_QNAN || cb >= CLS_QNAN) {
+      // An unmasked invalid leaves ST(d) alone but clears C1 (measured on the host CPU).
+      this.setC1(false);
       if (ca === CLS_UNSUPPORTED || cb === CLS_UNSUPPORTED) {
         this.raise(SW_IE);
         if (this.unmasked(SW_IE)) return;
@@ -664,8 +680,9 @@ export class X87 {
     if (reg === FOP_COM || reg === FOP_COMP) {
       let r = 0;
       if (this.isEmpty(0)) {
-        if (this.underflow()) this.setCC(1, 1, 0, 1);
-        else r = -1;
+        // Stack underflow reports "unordered" even when IE is unmasked (measured on the host CPU).
+        if (!this.underflow()) r = -1;
+        this.setCC(1, 1, 0, 1);
       } else r = this.compare(this.regs, this.off(0), this.t, 0, false, srcDenormal);
       if (reg === FOP_COMP && r >= 0) this.pop();
       return;
@@ -697,7 +714,7 @@ export class X87 {
 
   // ---- comparisons ----
 
-  /** Compares a with b; sets C3 C2 C0 (returns 0 >, 1 <, 2 =, 3 unordered, -1 unmasked invalid). */
+  /** Compares a with b; sets C3 C2 C0 (returns 0 >, 1 <, 2 =, 3 unordered, -1 unmasked denormal, -2 unmasked invalid). */
   private compare(aa: Uint32Array, ao: number, ba: Uint32Array, bo: number, unordered: boolean,
     srcDenormal: boolean): number {
     const ca = f80Class(aa, ao);
@@ -708,7 +725,11 @@ export class X87 {
         cb === CLS_UNSUPPORTED;
       if (signal) {
         this.raise(SW_IE);
-        if (this.unmasked(SW_IE)) return -1;
+        // An unmasked invalid still reports "unordered" in C3 C2 C0 (measured on the host CPU).
+        if (this.unmasked(SW_IE)) {
+          this.setCC(1, 1, 0, 1);
+          return -2;
+        }
       }
       res = 3;
     } else {
@@ -724,8 +745,10 @@ export class X87 {
   /** FCOM/FCOMP/FCOMPP/FUCOM/FUCOMP/FUCOMPP ST(i): pops = number of pops. */
   fcomSt(i: number, pops: number, unordered: boolean): void {
     if (this.isEmpty(0) || this.isEmpty(i)) {
-      if (!this.underflow()) return;
+      // Stack underflow reports "unordered" even when IE is unmasked (measured on the host CPU).
+      const masked = this.underflow();
       this.setCC(1, 1, 0, 1);
+      if (!masked) return;
     } else if (this.compare(this.regs, this.off(0), this.regs, this.off(i), unordered, false) < 0) return;
     for (let k = 0; k < pops; k++) this.pop();
   }
@@ -734,22 +757,33 @@ export class X87 {
   fcomi(i: number, pop: boolean, unordered: boolean): number {
     let res: number;
     if (this.isEmpty(0) || this.isEmpty(i)) {
-      if (!this.underflow()) return X87_DONE;
+      // Stack underflow reports "unordered" even when IE is unmasked (measured on the host CPU).
       res = 3;
+      if (!this.underflow()) {
+        this.eflagsOut = EFL_ZF | EFL_PF | EFL_CF;
+        return X87_FLAGS;
+      }
     } else {
       const saveCC = this.sw & SW_CC;
       res = this.compare(this.regs, this.off(0), this.regs, this.off(i), unordered, false);
+      const unmaskedIe = res === -2;
       this.sw = (this.sw & ~SW_CC) | saveCC;
+      if (unmaskedIe) {
+        // An unmasked invalid still sets ZF PF CF to "unordered" (measured on the host CPU); no pop.
+        this.eflagsOut = EFL_ZF | EFL_PF | EFL_CF;
+        return X87_FLAGS;
+      }
       if (res < 0) return X87_DONE;
     }
-    this.setC1(false);
     this.eflagsOut = res === 0 ? 0 : res === 1 ? EFL_CF : res === 2 ? EFL_ZF : EFL_ZF | EFL_PF | EFL_CF;
     if (pop) this.pop();
     return X87_FLAGS;
   }
   ftst(): void {
     if (this.isEmpty(0)) {
-      if (this.underflow()) this.setCC(1, 1, 0, 1);
+      // Stack underflow reports "unordered" even when IE is unmasked (measured on the host CPU).
+      this.underflow();
+      this.setCC(1, 1, 0, 1);
       return;
     }
     f80Set(this.t, 0, 0, 0, 0);
@@ -809,11 +843,12 @@ export class X87 {
       }
       return;
     }
-    this.setC1(false);
+    // C1 changes only on stack underflow (SDM; the host leaves it alone otherwise).
     if (cond) f80Copy(this.regs, this.off(0), this.regs, this.off(i));
   }
   ffree(i: number): void {
     this.ftw &= ~(1 << this.phys(i));
+    this.setC1(false); // C0-C3 are undefined per the SDM; the CPU clears C1
   }
   /** FFREEP ST(i) (DF C0+i). */
   ffreep(i: number): void {
@@ -1065,6 +1100,7 @@ export class X87 {
       }
       if (c0 === CLS_UNSUPPORTED || c1 === CLS_UNSUPPORTED) f80SetIndefinite(this.regs, o0);
       else this.pickNaN(c0, this.regs, o0, c1, this.regs, o1, o0);
+      this.setC1(false);
       return;
     }
     if (c0 === CLS_DENORMAL || c1 === CLS_DENORMAL) {
@@ -1100,6 +1136,7 @@ export class X87 {
         this.setValid(0);
         f80SetIndefinite(this.t, 0);
         this.pushRaw(this.t, 0);
+        this.setC1(false); // underflow and overflow together: the CPU reports C1 = 0 (underflow)
       }
       return;
     }
@@ -1167,7 +1204,11 @@ export class X87 {
   }
   /** FPREM (ieee = false, truncating quotient) and FPREM1 (ieee = true, round-to-nearest quotient). */
   fprem(ieee = false): void {
-    if (!this.need2(1, 0)) return;
+    if (!this.need2(1, 0)) {
+      // Masked stack underflow: the CPU reports the (indefinite) reduction as complete, C2 = 0.
+      if (this.cw & SW_IE) this.sw &= ~SW_C2;
+      return;
+    }
     const o0 = this.off(0);
     const o1 = this.off(1);
     const c0 = f80Class(this.regs, o0);
@@ -1182,14 +1223,14 @@ export class X87 {
       }
       if (c0 === CLS_UNSUPPORTED || c1 === CLS_UNSUPPORTED) f80SetIndefinite(this.regs, o0);
       else this.pickNaN(c0, this.regs, o0, c1, this.regs, o1, o0);
-      this.sw &= ~SW_C2;
+      this.sw &= ~(SW_C2 | SW_C1); // a NaN result clears C1 (Q0) too, as on the host CPU
       return;
     }
     if (c0 === CLS_INF || c1 === CLS_ZERO) {
       this.raise(SW_IE);
       if (this.unmasked(SW_IE)) return;
       f80SetIndefinite(this.regs, o0);
-      this.sw &= ~SW_C2;
+      this.sw &= ~(SW_C2 | SW_C1);
       return;
     }
     if (c0 === CLS_DENORMAL || c1 === CLS_DENORMAL) {
