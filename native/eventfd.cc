@@ -97,6 +97,9 @@ Napi::Value EventFd::Watch(const Napi::CallbackInfo& info) {
     uv_close(reinterpret_cast<uv_handle_t*>(poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
     throw Napi::Error::New(env, std::string("eventfd watch: uv_poll_start: ") + uv_strerror(r));
   }
+  // A watcher alone must not keep the process alive (a forgotten device would hang exit); whatever runs the
+  // guest keeps the loop alive while signals matter.
+  uv_unref(reinterpret_cast<uv_handle_t*>(poll));
   napi_value name = Napi::String::New(env, "nodevmm:eventfd");
   napi_async_init(env, nullptr, name, &asyncContext_);
   poll_ = poll;

@@ -8,6 +8,7 @@ import { afterEach, expect, it } from 'vitest';
 import { createKvmFastPaths, GsiRouter } from '../../lib/accel/kvm/fast-paths.js';
 import { IOAPIC_PINS, pcGsiRouting } from '../../lib/accel/kvm/kvm-accelerator.js';
 import { Cap } from '../../lib/kvm/index.js';
+import { KvmAccelerator } from '../../lib/accel/kvm/kvm-accelerator.js';
 import { u16 } from '../kvm/asm.js';
 import { createTestVm, describeKvm, enterRealMode, load, type TestVm } from '../kvm/harness.js';
 import { msiData } from '../pci/pci-driver.js';
@@ -88,6 +89,26 @@ describeKvm('virtio-pci fast paths on KVM (ioeventfd notify, irqfd MSI-X)', () =
     await until(() => q.popUsed() !== undefined, 5000, 'the used entry');
     await until(() => r.irr(msiData(0)), 5000, 'the KVM_SIGNAL_MSI completion interrupt');
     expect(rig.transport.fastNotifications).toBe(0);
+  });
+
+  it('KvmAccelerator exposes the fast paths: MSI channels and write watches are created, used and released', () => {
+    const accel = new KvmAccelerator({ emulatingHost: false });
+    try {
+      expect(accel.fastPaths).toBeDefined();
+      const a = accel.fastPaths!.createMsiChannel(3);
+      const b = accel.fastPaths!.createMsiChannel(2);
+      a.sendMsi(0xfee0_0000, 0x40);
+      a.sendMsi(0xfee0_0000, 0x41);
+      b.sendMsi(0xfee0_0000, 0x42);
+      a.dispose();
+      b.dispose();
+      a.dispose(); // idempotent
+      const watch = accel.fastPaths!.watchMmioWrite({ address: 0xe000_3000, length: 2, onWrite: () => {} });
+      watch.dispose();
+      expect(() => accel.fastPaths!.watchMmioWrite({ address: -1, length: 2, onWrite: () => {} })).toThrow(/bad address/);
+    } finally {
+      accel.close();
+    }
   });
 
   it('an MSI sent through the irqfd channel runs the guest interrupt handler', async () => {
