@@ -135,7 +135,7 @@ export class Machine extends EventEmitter {
       timers.add(devices.rtc);
       virtio = await attachVirtioDevices(
         { disks: config.disks, rng: options.rng ?? false, nets: config.nets, transport: options.virtioTransport ?? 'mmio', userNet: options.userNet },
-        memory, mmio, accelerator.interrupts, (m) => log(`nodevmm: ${m}`), { pio, msi: accelerator.msi },
+        memory, mmio, accelerator.interrupts, (m) => log(`nodevmm: ${m}`), { pio, msi: accelerator.msi, fastPaths: accelerator.fastPaths },
       );
       const cmdline = [config.cmdline, virtio.cmdline].filter((s) => s !== '').join(' ');
       const boot = await loadKernel(memory, config, cmdline, memoryBytes);
