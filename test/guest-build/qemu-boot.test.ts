@@ -25,6 +25,8 @@ const BOOT_TIMEOUT_MS = 90_000;
 class QemuRun {
   output = '';
   readonly exited: Promise<number | null>;
+  /** Set on 'close' (process gone AND its stdout drained), not 'exit': the last serial lines can arrive after 'exit'. */
+  private closed = false;
   private waiters: Array<() => void> = [];
 
   constructor(readonly child: ChildProcess) {
@@ -35,7 +37,8 @@ class QemuRun {
     child.stderr!.on('data', (c: Buffer) => {
       this.output += c.toString('latin1');
     });
-    this.exited = new Promise((resolve) => child.on('exit', (code) => {
+    this.exited = new Promise((resolve) => child.on('close', (code) => {
+      this.closed = true;
       for (const w of this.waiters) w();
       resolve(code);
     }));
@@ -47,7 +50,7 @@ class QemuRun {
       const timer = setTimeout(() => finish(new Error(`timed out waiting for ${JSON.stringify(text)}; output:\n${this.output}`)), timeoutMs);
       const check = (): void => {
         if (this.output.includes(text)) finish();
-        else if (this.child.exitCode !== null) finish(new Error(`QEMU exited (${this.child.exitCode}) before ${JSON.stringify(text)}; output:\n${this.output}`));
+        else if (this.closed) finish(new Error(`QEMU exited (${this.child.exitCode}) before ${JSON.stringify(text)}; output:\n${this.output}`));
       };
       const finish = (err?: Error): void => {
         clearTimeout(timer);
