@@ -10,6 +10,10 @@
  *             fixed registers (AL, eAX, rAX, CL, DX), Z = register in the opcode's low 3 bits.
  *   attributes: i64 (invalid in 64-bit mode), o64 (64-bit mode only), d64 (64-bit default operand size in long
  *             mode), f64 (always 64-bit in long mode), lock (LOCK allowed), b (byte operation), x87, sse.
+ *
+ * Matching the CPU the interpreter describes in CPUID and the real CPU it is checked against (AMD EPYC, measured):
+ * no TPAUSE (no WAITPKG: 66 0F AE F0 is MFENCE with an ignored 66), and LFENCE/MFENCE/SFENCE accept any ModRM.rm
+ * (0F AE E8-EF / F0-F7 / F8-FF), as the CPUs do.
  */
 
 export const CONDITIONS = ['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g'] as const;
@@ -265,16 +269,15 @@ F3 0F 1E /1.r|rdsspq|Ry|
 0F AE /6.m|xsaveopt|M|
 0F AE /7.m|clflush|M|
 66 0F AE /7.m|clflushopt|M|
-0F AE =E8|lfence||
-0F AE =F0|mfence||
-0F AE =F8|sfence||
+0F AE /5.r|lfence||
+0F AE /6.r|mfence||
+0F AE /7.r|sfence||
 F3 0F AE /5.r|incsspq|Ry|
 F3 0F AE /0.r|rdfsbase|Ry|
 F3 0F AE /1.r|rdgsbase|Ry|
 F3 0F AE /2.r|wrfsbase|Ry|
 F3 0F AE /3.r|wrgsbase|Ry|
 66 0F AE /6.m|clwb|M|
-66 0F AE /6.r|tpause|Rd|
 0F A7 =C0|xstore-rng||
 0F AF /r|imul|Gv,Ev|
 0F B0 /r|cmpxchg|Eb,Gb|lock
