@@ -1,5 +1,5 @@
-// Decoder regressions found by the KVM differential run (lib/cpu/diff): the CPU (AMD EPYC, measured natively at
-// CPL3) runs LFENCE/MFENCE/SFENCE with any ModRM.rm, and, having no WAITPKG (nor does the interpreter's CPUID),
+// Decoder regressions found by the KVM differential run (lib/cpu/diff): 0F 0D needs a memory operand; the CPU
+// (AMD EPYC, measured natively at CPL3) runs LFENCE/MFENCE/SFENCE with any ModRM.rm, and, having no WAITPKG (nor does the interpreter's CPUID),
 // runs 66 0F AE F0 (TPAUSE on WAITPKG parts) as MFENCE.
 import { describe, expect, it } from 'vitest';
 import { decode, DECODE_UD, Insn } from '../../lib/cpu/decoder/decode.js';
@@ -21,6 +21,13 @@ describe('0F AE fences', () => {
       const i = dec([0x66, 0x0f, 0xae, 0xf0 + rm]);
       expect([i.mnemonic, i.len, i.error]).toEqual(['mfence', 4, 0]);
     }
+  });
+  it("0F 0D with a register operand is #UD (memory forms are prefetch hints)", () => {
+    expect(dec([0x0f, 0x0d, 0xc8]).error).toBe(DECODE_UD);
+    expect(dec([0x0f, 0x0d, 0xdd]).error).toBe(DECODE_UD);
+    expect(dec([0x66, 0x41, 0x0f, 0x0d, 0xff]).error).toBe(DECODE_UD);
+    expect(dec([0x0f, 0x0d, 0x08]).mnemonic).toBe("prefetchw");
+    expect(dec([0x0f, 0x0d, 0x00]).mnemonic).toBe("nop");
   });
   it('prefixed forms with their own meaning keep it', () => {
     expect(dec([0xf3, 0x48, 0x0f, 0xae, 0xe8]).mnemonic).toBe('incsspq');
