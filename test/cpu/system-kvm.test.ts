@@ -28,11 +28,11 @@ function isPushedRfDifference(a: FinalState, k: FinalState, i: number): boolean 
   return i % 8 === 2 && (a.ram[i]! ^ k.ram[i]!) === 1 && (k.ram[i]! & 1) === 1 && (k.ram[i - 2]! & 2) === 2;
 }
 
-function compare(a: FinalState, k: FinalState, ignoreGprs: readonly number[] = []): { diffs: string[]; rfBytes: number } {
+function compare(a: FinalState, k: FinalState, ignoreGprs: readonly number[] = [], ignoreRip = false): { diffs: string[]; rfBytes: number } {
   const d: string[] = [];
   if (a.end !== k.end) d.push(`end: interpreter ${a.end}, KVM ${k.end}`);
   a.gprs.forEach((v, i) => { if (!ignoreGprs.includes(i) && v !== k.gprs[i]) d.push(`${GPR[i]}: ${hex(v)} vs ${hex(k.gprs[i]!)}`); });
-  if (a.rip !== k.rip) d.push(`rip: ${hex(a.rip)} vs ${hex(k.rip)}`);
+  if (!ignoreRip && a.rip !== k.rip) d.push(`rip: ${hex(a.rip)} vs ${hex(k.rip)}`);
   if ((a.rflags & FLAGS_COMPARED) !== (k.rflags & FLAGS_COMPARED)) d.push(`rflags: ${hex(a.rflags)} vs ${hex(k.rflags)}`);
   for (const c of ['cr0', 'cr2', 'cr3', 'cr4', 'efer'] as const) if (a[c] !== k[c]) d.push(`${c}: ${hex(a[c])} vs ${hex(k[c])}`);
   a.selectors.forEach((v, i) => { if (v !== k.selectors[i]) d.push(`${SEL[i]}: ${hex(v)} vs ${hex(k.selectors[i]!)}`); });
@@ -49,7 +49,7 @@ function compare(a: FinalState, k: FinalState, ignoreGprs: readonly number[] = [
 
 type Artifact = (a: FinalState, k: FinalState) => string | undefined;
 
-/** KVM_INTERNAL_ERROR at an INT3: kvm_pvm's in-kernel emulator lacks INT3 at CPL0 (HOST-KVM.md). */
+/** KVM_INTERNAL_ERROR left at an INT3 (kvm_pvm's emulator lacks it at CPL0; runOnKvm normally completes it). */
 const int3NotEmulated: Artifact = (_a, k) =>
   k.end === 'internal-error' && k.ram[Number(k.rip)] === 0xcc
     ? `host limitation: kvm_pvm's emulator cannot run INT3 at CPL0 (KVM_EXIT_INTERNAL_ERROR at RIP ${hex(k.rip)})` : undefined;
@@ -70,6 +70,11 @@ interface Case {
   artifacts?: Artifact[];
   /** GPRs that legitimately differ (CPUID output: the interpreter's feature set vs the host's). */
   ignoreGprs?: number[];
+  /**
+   * RIP at a triple-fault shutdown: the interpreter stops at the INT3 whose delivery failed; on kvm_pvm the INT3 is
+   * completed in userspace (system-kvm-run.ts) with RIP already past it, so KVM reports the next address.
+   */
+  ignoreRip?: boolean;
 }
 
 const CASES: Case[] = [
@@ -85,7 +90,7 @@ const CASES: Case[] = [
   { guest: 'paging32', artifacts: [legacyPagingShutdown] },
   { guest: 'compatFarCall' },
   { guest: 'paeNx', artifacts: [legacyPagingShutdown] },
-  { guest: 'tripleFault', artifacts: [int3NotEmulated] },
+  { guest: 'tripleFault', artifacts: [int3NotEmulated], ignoreRip: true },
   { guest: 'cpuid', ignoreGprs: [0, 1, 2, 3, 8, 9, 10] },
 ];
 
@@ -100,7 +105,7 @@ describe.skipIf(!probe.usable)(probe.usable ? 'system guests: interpreter vs KVM
         if (reason) { console.warn(`[system-kvm] ${c.guest} skipped: ${reason}`); ctx.skip(reason); return; }
       }
       expect(a.end).toMatch(/^(hlt|shutdown)$/);
-      const { diffs, rfBytes } = compare(a, k, c.ignoreGprs);
+      const { diffs, rfBytes } = compare(a, k, c.ignoreGprs, c.ignoreRip);
       if (rfBytes) console.warn(`[system-kvm] ${c.guest}: interpreter bug: ${rfBytes} pushed RFLAGS image(s) lack RF for a fault-class exception (KVM sets it)`);
       expect(diffs.join('\n')).toBe('');
     });
