@@ -59,10 +59,20 @@ const legacyPagingShutdown: Artifact = (a, k) =>
   k.end === 'shutdown' && a.end === 'hlt' && (k.cr0 & 0x80000000n) === 0n
     ? 'host limitation: kvm_pvm shuts the VM down when 32-bit/PAE paging is enabled outside long mode' : undefined;
 
-/** SYSCALL from native CPL3 into the emulated CPL0 kernel never reaches the kernel (HOST-KVM.md). */
-const syscallBroken: Artifact = (a, k) =>
-  k.end === 'hlt' && a.gprs[13] === 107n && k.gprs[13] === 0n
-    ? 'host limitation: kvm_pvm breaks SYSCALL from CPL3 into an emulated CPL0 kernel (it never returned to the user code)' : undefined;
+/**
+ * SYSCALL from native CPL3 into the emulated CPL0 kernel: kvm_pvm jumps to LSTAR still at CPL3 (HOST-KVM.md), so the
+ * entry code runs in user mode and its SYSRETQ raises #GP(0). Detected from the #GP frame the guest's handler leaves
+ * (R11 = its RSP after popping the error code, so [R11] is the faulting RIP): it points at a SYSRETQ (48 0F 07).
+ */
+const syscallBroken: Artifact = (_a, k) => {
+  const frame = Number(k.gprs[11]!);
+  if (k.end !== 'hlt' || frame <= 0 || frame + 8 > k.ram.length) return undefined;
+  const faultRip = Number(new DataView(k.ram.buffer, k.ram.byteOffset).getBigUint64(frame, true));
+  const isSysret = faultRip + 3 <= k.ram.length && k.ram[faultRip] === 0x48 && k.ram[faultRip + 1] === 0x0f && k.ram[faultRip + 2] === 0x07;
+  return isSysret && k.gprs[8] === 0x2bn
+    ? `host limitation: kvm_pvm enters the SYSCALL target (LSTAR) still at CPL3, so its SYSRETQ takes #GP at ${hex(faultRip)} from CPL3`
+    : undefined;
+};
 
 interface Case {
   guest: keyof typeof GUESTS;
