@@ -15,6 +15,18 @@ export function hasErrorCode(vector: number): boolean {
   return vector === DF || vector === TS || vector === NP || vector === SSF || vector === GP || vector === PF || vector === AC;
 }
 
+/** Fault-class exceptions (SDM vol. 1 6.5): RIP still names the faulting instruction. */
+const FAULT_VECTORS = new Set([0, 5, 6, 7, 10, 11, 12, 13, 14, 16, 17, 19, 20]);
+
+/**
+ * RFLAGS as pushed for an event: for fault-class exceptions the CPU pushes RF=1 (SDM vol. 3 "Instruction-Breakpoint
+ * Exception Condition"), so IRET back to the faulting instruction does not retrigger an instruction breakpoint.
+ */
+function pushedFlags(cpu: Cpu, vector: number, kind: EventKind): number {
+  const flags = cpu.getFlags();
+  return kind === 'exception' && FAULT_VECTORS.has(vector) ? flags | F_RF : flags;
+}
+
 /** Thrown for guest configurations the interpreter does not implement (e.g. task gates). */
 export class UnsupportedError extends Error {}
 
@@ -68,7 +80,7 @@ function deliverProtected(cpu: Cpu, vector: number, code: number, kind: EventKin
   if (dpl > cpu.cpl) cpu.raise(GP, (sel & 0xfffc) + ext);
   const conforming = (attr & 4) !== 0;
   const newCpl = conforming ? cpu.cpl : dpl;
-  const flags = cpu.getFlags();
+  const flags = pushedFlags(cpu, vector, kind);
   const oldCs = cpu.segSel[CS]!, oldRip = cpu.rip;
   const size = gate32 ? 4 : 2;
   let ssSel = cpu.segSel[SS]!, ssBase = cpu.segBase[SS]!, ssLimit = cpu.segLimit[SS]!, ssAttr = cpu.segAttr[SS]!;
@@ -124,7 +136,7 @@ function deliverLong(cpu: Cpu, vector: number, code: number, kind: EventKind, ex
   const dpl = (attr >> 5) & 3;
   if (dpl > cpu.cpl) cpu.raise(GP, (sel & 0xfffc) + ext);
   const newCpl = (attr & 4) !== 0 ? cpu.cpl : dpl;
-  const flags = cpu.getFlags();
+  const flags = pushedFlags(cpu, vector, kind);
   const oldSs = cpu.segSel[SS]!, oldRsp = rsp(cpu), oldCs = cpu.segSel[CS]!, oldRip = cpu.rip;
   let sp = oldRsp;
   if (newCpl < cpu.cpl || ist !== 0) {

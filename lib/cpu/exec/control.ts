@@ -127,10 +127,14 @@ def('leave', (c, i) => {
 
 function iopl(c: Cpu): number { return (c.flags & F_IOPL) >> 12; }
 
-/** Apply a popped flags value with the POPF/IRET privilege rules (VM mode is not supported). */
+/**
+ * Apply a popped flags value with the POPF/IRET privilege rules (VM mode is not supported). RF is never left set:
+ * it only suppresses instruction breakpoints (not modelled) for the one instruction after IRET, and the CPU clears
+ * it when that instruction completes, so clearing it here is observably the same (PUSHF never stores RF).
+ */
 export function writeFlagsChecked(c: Cpu, v: number, os: number, fromIret: boolean): void {
-  const cur = c.getFlags();
-  let mask = 0x3f7fd5 & ~F_VM & ~(fromIret ? 0 : F_RF);
+  const cur = c.getFlags() & ~F_RF;
+  let mask = 0x3f7fd5 & ~F_VM & ~F_RF;
   if (!fromIret) mask &= ~(1 << 19 | 1 << 20); // VIF/VIP untouched by POPF
   if (c.cr0 & CR0_PE) {
     if (c.cpl > 0) mask &= ~F_IOPL;
