@@ -10,7 +10,7 @@
 
 import type { GuestMemory } from '../guest-memory.js';
 import { BOOT_GDT_ADDR, BOOT_GDT_MAX_ENTRIES, BOOT_IDT_ADDR, BOOT_TSS_ADDR, BOOT_TSS_SIZE } from '../layout.js';
-import type { CpuMode, SegmentState, TableRegister } from './cpu-state.js';
+import type { CpuMode, SegmentState, SystemRegisters, TableRegister } from './cpu-state.js';
 
 export const BOOT_CS_SELECTOR = 0x10;
 export const BOOT_DS_SELECTOR = 0x18;
@@ -151,4 +151,23 @@ export function writeDescriptorTables(mem: GuestMemory, mode: CpuMode): Descript
   mem.fill(BOOT_IDT_ADDR, 8, 0);
   mem.fill(BOOT_TSS_ADDR, BOOT_TSS_SIZE, 0);
   return { gdt, idtr: { base: BOOT_IDT_ADDR, limit: 7 } };
+}
+
+/** The segment and descriptor-table registers as the tables written by writeDescriptorTables describe them. */
+export type BootSegmentRegisters = Pick<SystemRegisters, 'cs' | 'ds' | 'es' | 'fs' | 'gs' | 'ss' | 'tr' | 'ldt' | 'gdt' | 'idt'>;
+
+/** CS = the boot code segment, every data segment register = the flat data segment, LDT unusable. */
+export function bootSegmentRegisters({ gdt, idtr }: DescriptorTables): BootSegmentRegisters {
+  return {
+    cs: gdt.cs,
+    ds: { ...gdt.ds },
+    es: { ...gdt.ds },
+    fs: { ...gdt.ds },
+    gs: { ...gdt.ds },
+    ss: { ...gdt.ds },
+    tr: gdt.tr,
+    ldt: unusableLdt(),
+    gdt: gdt.gdtr,
+    idt: idtr,
+  };
 }

@@ -6,7 +6,7 @@
 import type { GuestMemory } from '../guest-memory.js';
 import { BOOT_STACK_POINTER, LAPIC_ADDR } from '../layout.js';
 import { type BootCpuState, zeroGeneralRegisters } from './cpu-state.js';
-import { unusableLdt, writeDescriptorTables } from './gdt.js';
+import { bootSegmentRegisters, writeDescriptorTables } from './gdt.js';
 import { bootMsrs, APIC_BASE_BSP, APIC_BASE_ENABLE } from './msrs.js';
 import { writeIdentityPageTables } from './page-tables.js';
 
@@ -32,7 +32,7 @@ export interface LongModeEntry {
 
 /** Writes GDT/IDT/TSS and page tables into guest memory and returns the matching CPU state. */
 export function setupLongModeEntry(mem: GuestMemory, entry: LongModeEntry): BootCpuState {
-  const { gdt, idtr } = writeDescriptorTables(mem, 'long');
+  const tables = writeDescriptorTables(mem, 'long');
   const map = writeIdentityPageTables(mem, entry.identityMapBytes);
   const regs = zeroGeneralRegisters();
   regs.rip = entry.rip;
@@ -49,16 +49,7 @@ export function setupLongModeEntry(mem: GuestMemory, entry: LongModeEntry): Boot
       cr3: map.cr3,
       cr4: CR4_PAE,
       efer: EFER_LME | EFER_LMA,
-      cs: gdt.cs,
-      ds: { ...gdt.ds },
-      es: { ...gdt.ds },
-      fs: { ...gdt.ds },
-      gs: { ...gdt.ds },
-      ss: { ...gdt.ds },
-      tr: gdt.tr,
-      ldt: unusableLdt(),
-      gdt: gdt.gdtr,
-      idt: idtr,
+      ...bootSegmentRegisters(tables),
       apicBase: BSP_APIC_BASE,
     },
     msrs: bootMsrs(),

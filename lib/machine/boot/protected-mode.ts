@@ -7,7 +7,7 @@
 import type { GuestMemory } from '../guest-memory.js';
 import { BOOT_STACK_POINTER } from '../layout.js';
 import { type BootCpuState, zeroGeneralRegisters } from './cpu-state.js';
-import { unusableLdt, writeDescriptorTables } from './gdt.js';
+import { bootSegmentRegisters, writeDescriptorTables } from './gdt.js';
 import { BSP_APIC_BASE, CR0_ET, CR0_PE } from './long-mode.js';
 import { bootMsrs } from './msrs.js';
 
@@ -20,7 +20,7 @@ export interface ProtectedModeEntry {
 
 /** Writes GDT/IDT/TSS into guest memory and returns the matching CPU state. */
 export function setupProtectedModeEntry(mem: GuestMemory, entry: ProtectedModeEntry): BootCpuState {
-  const { gdt, idtr } = writeDescriptorTables(mem, 'protected');
+  const tables = writeDescriptorTables(mem, 'protected');
   const regs = zeroGeneralRegisters();
   regs.rip = entry.eip;
   regs.rax = entry.eax ?? 0;
@@ -37,16 +37,7 @@ export function setupProtectedModeEntry(mem: GuestMemory, entry: ProtectedModeEn
       cr3: 0,
       cr4: 0,
       efer: 0,
-      cs: gdt.cs,
-      ds: { ...gdt.ds },
-      es: { ...gdt.ds },
-      fs: { ...gdt.ds },
-      gs: { ...gdt.ds },
-      ss: { ...gdt.ds },
-      tr: gdt.tr,
-      ldt: unusableLdt(),
-      gdt: gdt.gdtr,
-      idt: idtr,
+      ...bootSegmentRegisters(tables),
       apicBase: BSP_APIC_BASE,
     },
     msrs: bootMsrs(),
