@@ -8,7 +8,7 @@ import type { GuestMemory } from '../guest-memory.js';
 import { isBzImage } from './bzimage.js';
 import { isElf } from './elf.js';
 import { LoaderError } from './errors.js';
-import { type LinuxBootInfo, loadLinux } from './linux.js';
+import { type LinuxBootInfo, type LinuxLoadOptions, loadLinux } from './linux.js';
 import { type MultibootBootInfo, loadMultiboot } from './multiboot.js';
 import { hasMultibootMagic } from './multiboot-header.js';
 
@@ -38,15 +38,8 @@ export async function readImageFile(path: string, role: string, field: string): 
   }
 }
 
-export interface KernelFiles {
-  kernelPath: string;
-  initrdPath?: string;
-  cmdline: string;
-  memoryBytes: number;
-  cpus?: number;
-  pci?: boolean;
-  irq0ToPin2?: boolean;
-}
+/** The Linux load options with the images named by path instead of passed as bytes. */
+export type KernelFiles = Omit<LinuxLoadOptions, 'kernel' | 'initrd'>;
 
 export async function loadLinuxFromFiles(mem: GuestMemory, f: KernelFiles): Promise<LinuxBootInfo> {
   const kernel = await readImageFile(f.kernelPath, 'kernel image', 'kernel');
