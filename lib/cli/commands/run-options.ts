@@ -1,9 +1,11 @@
 import { parseArgs } from 'node:util';
 import { UsageError } from '../usage-error.js';
 import { parseSize } from '../parse-size.js';
+import type { SerialDestination } from '../../console/bind-serial.js';
 
 export type Accel = 'kvm' | 'interp' | 'auto';
-export type SerialDest = { kind: 'stdio' } | { kind: 'file'; path: string } | { kind: 'none' };
+/** Where COM1 goes: the console's own destination type, so the CLI and bindSerial cannot drift apart. */
+export type SerialDest = SerialDestination;
 
 export interface DiskOption {
   path: string;
