@@ -59,6 +59,36 @@ async function loopback(): Promise<number> {
   return got / (Number(end - t0) / 1e9);
 }
 
+const ROUNDS = 2000;
+
+/** Median of a list of nanosecond samples, in microseconds. */
+function medianUs(samples: bigint[]): number {
+  const sorted = samples.map(Number).sort((a, b) => a - b);
+  return sorted[sorted.length >> 1]! / 1000;
+}
+
+/** Reference round trip: a UDP ping-pong between two sockets over loopback, one datagram in flight. */
+async function loopbackRtt(): Promise<number> {
+  const echo = createSocket('udp4');
+  echo.on('message', (m, r) => echo.send(m, r.port, r.address));
+  await new Promise<void>((r) => echo.bind(0, '127.0.0.1', r));
+  const client = createSocket('udp4');
+  await new Promise<void>((r) => client.bind(0, '127.0.0.1', r));
+  const samples: bigint[] = [];
+  const buf = Buffer.alloc(64);
+  for (let i = 0; i < ROUNDS; i++) {
+    const t = process.hrtime.bigint();
+    await new Promise<void>((r) => {
+      client.once('message', () => r());
+      client.send(buf, echo.address().port, '127.0.0.1');
+    });
+    samples.push(process.hrtime.bigint() - t);
+  }
+  echo.close();
+  client.close();
+  return medianUs(samples);
+}
+
 async function main(): Promise<void> {
   const why = process.getuid?.() !== 0 ? 'not root' : tapUnavailableReason();
   if (why) {
@@ -114,11 +144,42 @@ async function main(): Promise<void> {
     const rEnd = await settle(() => read);
     const readRate = read / (Number(rEnd - t1) / 1e9);
     tx.close();
+
+    // Round trip: the "guest" sends a 64-byte UDP datagram through the TAP to a host socket that echoes it back;
+    // the next one leaves when the echo frame has been read. One frame in flight: latency, not throughput.
+    const echo = createSocket('udp4');
+    echo.on('message', (m, r) => echo.send(m, r.port, r.address));
+    await new Promise<void>((r) => echo.bind(0, '192.168.124.1', r));
+    const ping = buildEthernet(hostMac, guestMac, 0x0800, buildIpv4(guest, host, 17, buildUdp(guest, host, 5001, echo.address().port, new Uint8Array(64))));
+    let waiting: (() => void) | undefined;
+    tap.onFrame((f) => {
+      if (f[23] === 17 && f[36] === 0x13 && f[37] === 0x89) waiting?.(); // UDP to port 5001
+    });
+    const rtts: bigint[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const t = process.hrtime.bigint();
+      const ok = await new Promise<boolean>((r) => {
+        const timer = setTimeout(() => r(false), 1000);
+        waiting = () => {
+          clearTimeout(timer);
+          r(true);
+        };
+        tap.send(ping);
+      });
+      if (ok) rtts.push(process.hrtime.bigint() - t);
+    }
+    waiting = undefined;
+    echo.close();
+    const tapRtt = medianUs(rtts);
+    const refRtt = await loopbackRtt();
     const ref = await loopback();
     console.log(`TAP backend, ${N} UDP frames of ${PAYLOAD} bytes:`);
     console.log(`  loopback UDP (reference)   ${ref.toFixed(0).padStart(8)} frames/s`);
     console.log(`  TAP write (guest → host)   ${writeRate.toFixed(0).padStart(8)} frames/s   ratio ${(writeRate / ref).toFixed(3)}   (${got} delivered)`);
     console.log(`  TAP read  (host → guest)   ${readRate.toFixed(0).padStart(8)} frames/s   ratio ${(readRate / ref).toFixed(3)}   (${read} read)`);
+    console.log(`UDP echo round trip, median of ${ROUNDS} (one datagram in flight):`);
+    console.log(`  loopback UDP (reference)   ${refRtt.toFixed(1).padStart(8)} µs`);
+    console.log(`  through the TAP            ${tapRtt.toFixed(1).padStart(8)} µs   ratio ${(tapRtt / refRtt).toFixed(2)}   (${rtts.length}/${ROUNDS} answered)`);
   } finally {
     await tap.close();
     try {

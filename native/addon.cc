@@ -4,6 +4,7 @@
 #include "guest_ram.h"
 #include "kick_signal.h"
 #include "layout.h"
+#include "packet_fd.h"
 #include "system.h"
 #include "tap.h"
 #include "vcpu.h"
@@ -18,6 +19,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("GuestRam", GuestRam::Init(env));
   exports.Set("EventFd", EventFd::Init(env));
   exports.Set("openTap", Napi::Function::New(env, OpenTap, "openTap"));
+  exports.Set("PacketFd", PacketFd::Init(env));
   exports.Set("vcpuIoctls", KvmVcpu::IoctlKinds(env));
   exports.Set("runLayout", RunLayout(env));
   exports.Set("structSizes", StructSizes(env));

@@ -34,6 +34,14 @@ export interface NativeKvmVm {
   setIdentityMapAddr(address: number): void;
   createIrqchip(): void;
   createPit2(flags: number): void;
+  /** KVM_GET_IRQCHIP: the chip union (512 bytes) of chip 0/1 (PIC master/slave) or 2 (IOAPIC) into `out`. */
+  getIrqchip(chipId: number, out: Uint8Array): void;
+  /** KVM_SET_IRQCHIP from 512 bytes as getIrqchip returns them. */
+  setIrqchip(chipId: number, state: Uint8Array): void;
+  /** KVM_GET_PIT2: struct kvm_pit_state2 (112 bytes) into `out`. */
+  getPit2(out: Uint8Array): void;
+  /** KVM_SET_PIT2 from a struct kvm_pit_state2. */
+  setPit2(state: Uint8Array): void;
   /** 0 or -errno. */
   irqLine(irq: number, level: boolean): number;
   irqfd(eventFd: number, gsi: number, flags: number, resampleFd: number): void;
@@ -102,6 +110,29 @@ export interface NativeTapHandle {
   ifname: string;
 }
 
+/**
+ * A packet fd (a TAP: one frame per read and write) read from the JS thread's event loop (uv_poll, no libuv
+ * pool thread). `new PacketFd(fd, maxFrameBytes)` takes ownership of `fd` (only if it does not throw) and makes
+ * it non-blocking; maxFrameBytes is 14..1 MiB.
+ */
+export interface NativePacketFd {
+  /** The fd, or -1 once closed. */
+  readonly fd: number;
+  /** Frames dropped because they were longer than maxFrameBytes. */
+  readonly oversized: number;
+  /**
+   * Whenever the fd is readable, reads frames until EAGAIN (at most 64 per call) and calls
+   * `onFrames(frames, error)` once on the JS thread. `error` is 0, or -errno when a read failed (-EPIPE: end of
+   * stream); after an error the watcher has stopped (frames read before it are in `frames`) and start() may be
+   * called again. The watcher does not keep the process alive. Throws if started already or closed.
+   */
+  start(onFrames: (frames: Buffer[], error: number) => void): void;
+  /** A non-blocking write() of one frame: bytes written, or -errno (-EAGAIN/-ENOBUFS: queue full; -EBADF: closed). */
+  send(frame: Uint8Array): number;
+  /** Stops the watcher and closes the fd at once; idempotent; allowed from inside onFrames. */
+  close(): void;
+}
+
 /** Byte offsets inside struct kvm_run, from the headers the addon was compiled against. */
 export interface RunLayout {
   requestInterruptWindow: number; immediateExit: number; exitReason: number; readyForInterruptInjection: number;
@@ -134,6 +165,8 @@ export interface NativeAddon {
    * Throws Node-style errors (code/errno/syscall 'open' or 'ioctl'). Optional: addons built before it lack it.
    */
   openTap?: (ifname: string) => NativeTapHandle;
+  /** Optional: addons built before it lack it. */
+  PacketFd?: new (fd: number, maxFrameBytes: number) => NativePacketFd;
   vcpuIoctls: Record<VcpuIoctlName, [kind: number, structSize: number]>;
   runLayout: RunLayout;
   structSizes: StructSizes;

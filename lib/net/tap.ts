@@ -1,21 +1,31 @@
 /**
  * TAP backend: frames go to and come from a Linux TAP interface (IFF_TAP | IFF_NO_PI, so reads and writes
- * are bare Ethernet frames, one per call). Node cannot poll a character device through net.Socket (it reports
- * the fd type as FILE), so reads and writes use fs.read/fs.write on the fd, which run on the libuv threadpool:
- * one read is always outstanding (it occupies one pool thread while the link is idle — consider raising
- * UV_THREADPOOL_SIZE when using TAP together with disk I/O); at most two writes are in the pool at a time, the
- * rest wait in a bounded queue (frames beyond it are dropped).
+ * are bare Ethernet frames, one per call).
+ *
+ * Node cannot poll a character device through net.Socket (it reports the fd type as FILE), and fs.read would
+ * park a libuv pool thread in read() while the link is idle (the pool disk I/O needs), could not be
+ * interrupted by close(), and kept the process alive. So the fd lives in the addon's PacketFd: non-blocking,
+ * watched with uv_poll on the JS thread's own loop; when it is readable, the queued frames are read there (up to
+ * 64 per loop turn) and handed over in one call. Writes are non-blocking write() calls on the JS thread — a TAP
+ * write does not wait; a full kernel queue (EAGAIN/ENOBUFS) drops the frame, like a lossy wire.
+ *
+ * The watcher does not keep the process alive: whatever runs the guest does. close() closes the fd at once
+ * (the interface disappears with it unless it is persistent).
  */
-import { close as fsClose, read as fsRead, write as fsWrite } from 'node:fs';
+import { closeSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import type { NativePacketFd } from '../kvm/native.js';
 import { MAX_FRAME_BYTES, MIN_FRAME_BYTES, type NetBackend, type NetBackendStats } from './backend.js';
-import { openTapFd } from './tap-open.js';
+import { openPacketFd, openTapFd } from './tap-open.js';
 
-/** Writes handed to the libuv pool at once (see startWrites). */
-const POOL_WRITES = 2;
+const { EAGAIN, ENOBUFS } = osConstants.errno;
+const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+// What reads return once the interface was deleted under the fd (Linux 77); Node's table lacks it.
+if (!errnoNames.has(77)) errnoNames.set(77, 'EBADFD');
 
 export interface TapBackendOptions {
   log?: (message: string) => void;
-  /** Frames queued for writing before further ones are dropped (default 256). */
+  /** @deprecated Ignored: writes are no longer queued (each send() is one non-blocking write). */
   maxPendingWrites?: number;
 }
 
@@ -28,35 +38,39 @@ export class TapBackend implements NetBackend {
   readonly stats: TapBackendStats = { framesSent: 0, framesReceived: 0, framesDropped: 0, readErrors: 0, writeErrors: 0 };
   private receiver: ((frame: Uint8Array) => void) | undefined;
   private closed = false;
-  private writesInPool = 0;
-  private writeQueue: Uint8Array[] = [];
-  private writesDone: (() => void) | undefined;
-  private readonly buf = Buffer.allocUnsafe(MAX_FRAME_BYTES + 4);
+  private oversizedSeen = 0;
+  private lastWriteError = 0;
   private readonly log: (message: string) => void;
-  private readonly maxPendingWrites: number;
-  private readInFlight = false;
-  private readRetryMs = 0;
 
-  private constructor(readonly fd: number, readonly ifname: string, options: TapBackendOptions) {
+  private constructor(private readonly packets: NativePacketFd, readonly fd: number, readonly ifname: string, options: TapBackendOptions) {
     this.log = options.log ?? ((m) => console.error(m));
-    this.maxPendingWrites = options.maxPendingWrites ?? 256;
-    this.readNext();
+    packets.start((frames, error) => this.receive(frames, error));
   }
 
   /** Open (or attach to) the TAP interface `ifname` ('' lets the kernel choose a name). */
   static open(ifname: string, options: TapBackendOptions = {}): TapBackend {
     const h = openTapFd(ifname);
-    return new TapBackend(h.fd, h.ifname, options);
+    let packets: NativePacketFd;
+    try {
+      packets = openPacketFd(h.fd, MAX_FRAME_BYTES);
+    } catch (e) {
+      closeQuietly(h.fd);
+      throw e;
+    }
+    return new TapBackend(packets, h.fd, h.ifname, options);
   }
 
-  /** Wrap an already configured TAP fd (IFF_TAP | IFF_NO_PI) opened elsewhere; the backend owns it afterwards. */
+  /**
+   * Wrap an already configured TAP fd (IFF_TAP | IFF_NO_PI) opened elsewhere; the backend owns it afterwards
+   * (and makes it non-blocking). If this throws (e.g. TapUnavailableError), the fd is still the caller's.
+   */
   static fromFd(fd: number, ifname: string, options: TapBackendOptions = {}): TapBackend {
-    return new TapBackend(fd, ifname, options);
+    return new TapBackend(openPacketFd(fd, MAX_FRAME_BYTES), fd, ifname, options);
   }
 
-  /** Frames queued or being written. */
+  /** Frames waiting to be written: always 0, since each send() writes at once (kept for API compatibility). */
   get queuedWrites(): number {
-    return this.writeQueue.length + this.writesInPool;
+    return 0;
   }
 
   onFrame(cb: (frame: Uint8Array) => void): void {
@@ -64,73 +78,64 @@ export class TapBackend implements NetBackend {
   }
 
   send(frame: Uint8Array): void {
-    if (this.closed || frame.length < MIN_FRAME_BYTES || frame.length > MAX_FRAME_BYTES || this.queuedWrites >= this.maxPendingWrites) {
+    if (this.closed || frame.length < MIN_FRAME_BYTES || frame.length > MAX_FRAME_BYTES) {
       this.stats.framesDropped++;
       return;
     }
-    this.writeQueue.push(frame);
-    this.startWrites();
-  }
-
-  /**
-   * Only a few writes go to the libuv pool at a time; the rest wait here. A long pool queue would delay the
-   * next read (its job queues behind the writes), and with it the guest's ACKs.
-   */
-  private startWrites(): void {
-    while (this.writesInPool < POOL_WRITES && this.writeQueue.length > 0) {
-      const frame = this.writeQueue.shift()!;
-      this.writesInPool++;
-      fsWrite(this.fd, frame, 0, frame.length, null, (err) => {
-        this.writesInPool--;
-        if (err) {
-          this.stats.writeErrors++;
-          this.stats.framesDropped++;
-        } else {
-          this.stats.framesSent++;
-        }
-        if (this.closed) this.writeQueue = [];
-        this.startWrites();
-        if (this.writesInPool === 0) this.writesDone?.();
-      });
+    const n = this.packets.send(frame);
+    if (n >= 0) {
+      this.stats.framesSent++;
+      this.lastWriteError = 0;
+      return;
     }
+    this.stats.framesDropped++;
+    if (n === -EAGAIN || n === -ENOBUFS) return; // the interface's queue is full: a lossy wire drops
+    this.stats.writeErrors++;
+    // Log once per run of the same error (a link that is down fails every write).
+    if (n !== this.lastWriteError) this.log(`tap ${this.ifname}: write failed (${errnoName(n)})`);
+    this.lastWriteError = n;
   }
 
-  /**
-   * Stop and close the fd once no write is in flight. A read blocked in the kernel keeps the interface open
-   * until the next frame arrives on it (its result is discarded); no new I/O is started on the fd number.
-   */
+  /** Stop reading and close the fd now (idempotent). Frames sent before are already with the kernel. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.writeQueue = [];
-    if (this.writesInPool > 0) await new Promise<void>((r) => (this.writesDone = r));
-    await new Promise<void>((r) => fsClose(this.fd, () => r()));
+    this.packets.close();
   }
 
-  private readNext(): void {
-    if (this.closed || this.readInFlight) return;
-    this.readInFlight = true;
-    fsRead(this.fd, this.buf, 0, this.buf.length, null, (err, n) => {
-      this.readInFlight = false;
-      if (this.closed) return;
-      if (err) {
-        this.stats.readErrors++;
-        if (err.code === 'EBADF') return;
-        // Errors while the interface is torn down (or moved away), or transient ones: retry with backoff,
-        // logging once per run of errors.
-        if (this.readRetryMs === 0) this.log(`tap ${this.ifname}: read failed (${err.code ?? err.message}); retrying`);
-        this.readRetryMs = Math.min(Math.max(this.readRetryMs * 2, 50), 5000);
-        setTimeout(() => this.readNext(), this.readRetryMs);
-        return;
-      }
-      this.readRetryMs = 0;
-      if (n >= MIN_FRAME_BYTES) {
-        this.stats.framesReceived++;
-        this.receiver?.(new Uint8Array(this.buf.subarray(0, n)));
-      } else {
+  private receive(frames: Buffer[], error: number): void {
+    if (this.closed) return;
+    for (const f of frames) {
+      if (f.length < MIN_FRAME_BYTES) {
         this.stats.framesDropped++;
+        continue;
       }
-      this.readNext();
-    });
+      this.stats.framesReceived++;
+      // A plain Uint8Array view (no copy): Buffer's slice() shares memory where Uint8Array's copies.
+      this.receiver?.(new Uint8Array(f.buffer, f.byteOffset, f.length));
+      if (this.closed) return; // the receiver closed the backend
+    }
+    const oversized = this.packets.oversized;
+    this.stats.framesDropped += oversized - this.oversizedSeen;
+    this.oversizedSeen = oversized;
+    if (error !== 0) {
+      // The addon has stopped watching (a failing fd stays readable, so retrying would spin). Typical cause:
+      // the interface was deleted under us (EBADFD).
+      this.stats.readErrors++;
+      this.log(`tap ${this.ifname}: read failed (${errnoName(error)}); no more frames will be received`);
+    }
+  }
+}
+
+/** "EBADFD" for -77, from Node's own table; "errno N" when unknown. */
+function errnoName(negErrno: number): string {
+  return errnoNames.get(-negErrno) ?? `errno ${-negErrno}`;
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed: nothing to release
   }
 }
