@@ -21,6 +21,10 @@ Napi::Function KvmVm::Init(Napi::Env env) {
                          InstanceMethod<&KvmVm::SetIdentityMapAddr>("setIdentityMapAddr"),
                          InstanceMethod<&KvmVm::CreateIrqchip>("createIrqchip"),
                          InstanceMethod<&KvmVm::CreatePit2>("createPit2"),
+                         InstanceMethod<&KvmVm::GetIrqchip>("getIrqchip"),
+                         InstanceMethod<&KvmVm::SetIrqchip>("setIrqchip"),
+                         InstanceMethod<&KvmVm::GetPit2>("getPit2"),
+                         InstanceMethod<&KvmVm::SetPit2>("setPit2"),
                          InstanceMethod<&KvmVm::IrqLine>("irqLine"),
                          InstanceMethod<&KvmVm::Irqfd>("irqfd"),
                          InstanceMethod<&KvmVm::Ioeventfd>("ioeventfd"),
@@ -150,6 +154,65 @@ Napi::Value KvmVm::CreatePit2(const Napi::CallbackInfo& info) {
   int r = IoctlRetry(RequireOpen(info.Env()), KVM_CREATE_PIT2, &cfg);
   if (r < 0) throw ErrnoError(info.Env(), -r, "ioctl(KVM_CREATE_PIT2)");
   return info.Env().Undefined();
+}
+
+// The chip union of struct kvm_irqchip (PIC or IOAPIC state); chip ids 0/1 = PIC master/slave, 2 = IOAPIC.
+static constexpr size_t kIrqchipStateSize = sizeof(kvm_irqchip::chip);
+static_assert(kIrqchipStateSize == 512, "kvm_irqchip chip union (lib/kvm/vm.ts IRQCHIP_STATE_SIZE)");
+static_assert(sizeof(kvm_pit_state2) == 112, "kvm_pit_state2 (lib/kvm/vm.ts PIT_STATE2_SIZE)");
+
+static ByteSpan SizedBytes(const Napi::Value& v, const char* what, size_t need) {
+  ByteSpan b = ToBytes(v, what);
+  if (b.length < need) {
+    throw Napi::RangeError::New(v.Env(), std::string(what) + ": needs " + std::to_string(need) + " bytes, got " + std::to_string(b.length));
+  }
+  return b;
+}
+
+// getIrqchip(chipId, out): KVM_GET_IRQCHIP, copying the chip's state (512 bytes) into `out`.
+Napi::Value KvmVm::GetIrqchip(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  kvm_irqchip chip{};
+  chip.chip_id = ToU32(info[0], "irqchip id");
+  ByteSpan out = SizedBytes(info[1], "irqchip state buffer", kIrqchipStateSize);
+  int r = IoctlRetry(RequireOpen(env), KVM_GET_IRQCHIP, &chip);
+  if (r < 0) throw ErrnoError(env, -r, "ioctl(KVM_GET_IRQCHIP)");
+  memcpy(out.data, &chip.chip, kIrqchipStateSize);
+  return env.Undefined();
+}
+
+// setIrqchip(chipId, state): KVM_SET_IRQCHIP with the chip's state (512 bytes, as getIrqchip returns it).
+Napi::Value KvmVm::SetIrqchip(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  kvm_irqchip chip{};
+  chip.chip_id = ToU32(info[0], "irqchip id");
+  ByteSpan in = SizedBytes(info[1], "irqchip state", kIrqchipStateSize);
+  memcpy(&chip.chip, in.data, kIrqchipStateSize);
+  int r = IoctlRetry(RequireOpen(env), KVM_SET_IRQCHIP, &chip);
+  if (r < 0) throw ErrnoError(env, -r, "ioctl(KVM_SET_IRQCHIP)");
+  return env.Undefined();
+}
+
+// getPit2(out): KVM_GET_PIT2, struct kvm_pit_state2 (112 bytes) into `out`.
+Napi::Value KvmVm::GetPit2(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ByteSpan out = SizedBytes(info[0], "PIT state buffer", sizeof(kvm_pit_state2));
+  kvm_pit_state2 st{};
+  int r = IoctlRetry(RequireOpen(env), KVM_GET_PIT2, &st);
+  if (r < 0) throw ErrnoError(env, -r, "ioctl(KVM_GET_PIT2)");
+  memcpy(out.data, &st, sizeof st);
+  return env.Undefined();
+}
+
+// setPit2(state): KVM_SET_PIT2 (reloads each channel's count; a channel in no valid mode stops its timer).
+Napi::Value KvmVm::SetPit2(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ByteSpan in = SizedBytes(info[0], "PIT state", sizeof(kvm_pit_state2));
+  kvm_pit_state2 st{};
+  memcpy(&st, in.data, sizeof st);
+  int r = IoctlRetry(RequireOpen(env), KVM_SET_PIT2, &st);
+  if (r < 0) throw ErrnoError(env, -r, "ioctl(KVM_SET_PIT2)");
+  return env.Undefined();
 }
 
 // irqLine(irq, level) -> 0 or -errno. Hot path: no exceptions.

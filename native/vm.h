@@ -1,4 +1,4 @@
-// KvmVm: a VM file descriptor, its memory slots, and the VM-level ioctls (irqchip, PIT, IRQ lines, irqfd,
+// KvmVm: a VM file descriptor, its memory slots, and the VM-level ioctls (irqchip, PIT and their state, IRQ lines, irqfd,
 // ioeventfd, dirty log, clock, MSI routing). No machine layout here: the caller picks every address.
 #pragma once
 
@@ -35,6 +35,10 @@ class KvmVm : public Napi::ObjectWrap<KvmVm> {
   Napi::Value SetIdentityMapAddr(const Napi::CallbackInfo& info);
   Napi::Value CreateIrqchip(const Napi::CallbackInfo& info);
   Napi::Value CreatePit2(const Napi::CallbackInfo& info);
+  Napi::Value GetIrqchip(const Napi::CallbackInfo& info);
+  Napi::Value SetIrqchip(const Napi::CallbackInfo& info);
+  Napi::Value GetPit2(const Napi::CallbackInfo& info);
+  Napi::Value SetPit2(const Napi::CallbackInfo& info);
   Napi::Value IrqLine(const Napi::CallbackInfo& info);
   Napi::Value Irqfd(const Napi::CallbackInfo& info);
   Napi::Value Ioeventfd(const Napi::CallbackInfo& info);

@@ -1,7 +1,7 @@
-/** A KVM virtual machine: memory slots, in-kernel irqchip/PIT, interrupt lines, eventfds, dirty log, clock. */
+/** A KVM virtual machine: memory slots, in-kernel irqchip/PIT (and their state), interrupt lines, eventfds, dirty log, clock. */
 import { GuestMemory, type MemoryRegion } from '../machine/guest-memory.js';
 import type { InterruptController, MsiSink } from '../machine/irq.js';
-import { IoeventfdFlag, IrqfdFlag, MemFlag, PIT_SPEAKER_DUMMY } from './constants.js';
+import { IoeventfdFlag, Irqchip, IrqfdFlag, MemFlag, PIT_SPEAKER_DUMMY } from './constants.js';
 import { check, KvmError } from './errors.js';
 import type { EventFd } from './eventfd.js';
 import type { GuestRam } from './guest-ram.js';
@@ -10,6 +10,13 @@ import { CLOCK_DATA_SIZE, type ClockData, encodeGsiRouting, type GsiRoute } from
 import { KvmVcpu } from './vcpu.js';
 
 const PAGE_SIZE = 4096;
+
+/** Bytes of the state union in struct kvm_irqchip (struct kvm_pic_state or kvm_ioapic_state, padded). */
+export const IRQCHIP_STATE_SIZE = 512;
+/** Bytes of struct kvm_pit_state2. */
+export const PIT_STATE2_SIZE = 112;
+/** An in-kernel interrupt controller chip id (KVM_IRQCHIP_PIC_MASTER, _PIC_SLAVE, _IOAPIC). */
+export type IrqchipId = (typeof Irqchip)[keyof typeof Irqchip];
 
 export interface MemoryRegionSpec {
   slot: number;
@@ -120,6 +127,32 @@ export class KvmVm implements InterruptController, MsiSink {
   /** In-kernel PIC + IOAPIC + per-vCPU LAPIC. Create before vCPUs. */
   createIrqchip(): void { this.native.createIrqchip(); }
   createPit2(options: { speakerDummy?: boolean } = {}): void { this.native.createPit2(options.speakerDummy ? PIT_SPEAKER_DUMMY : 0); }
+
+  /** KVM_GET_IRQCHIP: one in-kernel chip's state, raw (lib/accel/kvm/platform-state.ts decodes it). */
+  getIrqchip(chip: IrqchipId): Uint8Array {
+    const b = new Uint8Array(IRQCHIP_STATE_SIZE);
+    this.native.getIrqchip(chip, b);
+    return b;
+  }
+
+  /** KVM_SET_IRQCHIP with a state as getIrqchip returned it. */
+  setIrqchip(chip: IrqchipId, state: Uint8Array): void {
+    if (state.length !== IRQCHIP_STATE_SIZE) throw new RangeError(`setIrqchip(${chip}): state must be ${IRQCHIP_STATE_SIZE} bytes, got ${state.length}`);
+    this.native.setIrqchip(chip, state);
+  }
+
+  /** KVM_GET_PIT2: the in-kernel PIT's state (struct kvm_pit_state2), raw. */
+  getPit2(): Uint8Array {
+    const b = new Uint8Array(PIT_STATE2_SIZE);
+    this.native.getPit2(b);
+    return b;
+  }
+
+  /** KVM_SET_PIT2: reloads every channel from `state` (a channel in no valid mode has its timer stopped). */
+  setPit2(state: Uint8Array): void {
+    if (state.length !== PIT_STATE2_SIZE) throw new RangeError(`setPit2: state must be ${PIT_STATE2_SIZE} bytes, got ${state.length}`);
+    this.native.setPit2(state);
+  }
 
   /** Sets the level of an in-kernel irqchip input (GSI). Does not throw on the hot path unless KVM fails. */
   irqLine(gsi: number, level: boolean): void {

@@ -6,7 +6,7 @@
  */
 import {
   Cap, type CpuidEntry, type ExitHandlers, type Fpu, type GsiRoute, instructionAt, InternalErrorSub, Irqchip, Kvm, type KvmVcpu, type KvmVm, MpState, type Regs,
-  type Sregs, SystemEventType, type GuestRam, type VcpuExit,
+  type Sregs, SystemEventType, type GuestRam, type VcpuEvents, VcpuEventValid, type VcpuExit,
 } from '../../kvm/index.js';
 import type { BootCpuState } from '../../machine/boot/cpu-state.js';
 import type { GuestMemory } from '../../machine/guest-memory.js';
@@ -17,6 +17,7 @@ import { applyBootState } from './boot-state.js';
 import { baseCpuid, maskedFeatureNames, perVcpuCpuid } from './cpuid.js';
 import { EmulationCompleter, formatBytes, hex } from './emulation.js';
 import { createKvmFastPaths, GsiRouter } from './fast-paths.js';
+import { type PlatformState, PlatformSnapshot, readPlatformState } from './platform-state.js';
 
 export interface KvmAcceleratorOptions extends AcceleratorOptions {
   /** Default /dev/kvm. */
@@ -47,7 +48,12 @@ interface VcpuSnapshot {
   fpu: Fpu;
   lapic: Uint8Array;
   mpState: number;
+  /** Pending/injected exception, interrupt, NMI and SIPI state (restored with the VALID flags below). */
+  events: VcpuEvents;
 }
+
+/** Which optional kvm_vcpu_events fields a reset writes back (NMI pending, SIPI vector, interrupt shadow). */
+const RESET_EVENT_FLAGS = VcpuEventValid.NMI_PENDING | VcpuEventValid.SIPI_VECTOR | VcpuEventValid.SHADOW;
 
 interface VcpuSlot {
   vcpu: KvmVcpu;
@@ -68,6 +74,8 @@ export class KvmAccelerator implements Accelerator {
   private readonly kvm: Kvm;
   private readonly vm: KvmVm;
   private readonly rams: GuestRam[] = [];
+  /** PIC, IOAPIC and PIT as KVM created them; a machine reset writes it back. */
+  private readonly platformPowerOn: PlatformSnapshot;
   private memory: GuestMemory | undefined;
   private buses: MachineBuses | undefined;
   private handlers: ExitHandlers = {};
@@ -85,6 +93,7 @@ export class KvmAccelerator implements Accelerator {
       this.vm.setTssAddr(KVM_TSS_ADDR);
       this.vm.createIrqchip();
       this.vm.createPit2();
+      this.platformPowerOn = PlatformSnapshot.capture(this.vm);
       const routes = pcGsiRouting();
       this.vm.setGsiRouting(routes);
       const router = new GsiRouter(this.vm, routes, IOAPIC_PINS, this.vm.checkExtension(Cap.IRQ_ROUTING) || IOAPIC_PINS);
@@ -138,19 +147,26 @@ export class KvmAccelerator implements Accelerator {
       const cpuid = vcpu.getCpuid();
       const snapshot: VcpuSnapshot = {
         regs: vcpu.getRegs(), sregs: vcpu.getSregs(), fpu: vcpu.getFpu(), lapic: vcpu.getLapic(), mpState: vcpu.getMpState(),
+        events: { ...vcpu.getVcpuEvents(), flags: RESET_EVENT_FLAGS },
       };
       this.slots.push({ vcpu, snapshot, completer: new EmulationCompleter(vcpu, buses, { byHand: this.options.completeByHand ?? true, cpuid }) });
     }
     applyBootState(this.slots[0]!.vcpu, boot);
   }
 
+  /**
+   * Machine reset: the in-kernel PIC, IOAPIC and PIT back to their power-on state (KVM would otherwise keep the
+   * previous boot's programming), then every vCPU (registers, FPU, LAPIC incl. its timer, pending events, MP state).
+   */
   resetVcpus(boot: BootCpuState): void {
     if (this.running) throw new Error('KVM accelerator: resetVcpus() while running');
+    this.platformPowerOn.restore(this.vm);
     for (const { vcpu, snapshot } of this.slots) {
       vcpu.setRegs(snapshot.regs);
       vcpu.setSregs(snapshot.sregs);
       vcpu.setFpu(snapshot.fpu);
       vcpu.setLapic(snapshot.lapic);
+      vcpu.setVcpuEvents(snapshot.events);
       vcpu.setMpState(snapshot.mpState);
     }
     const bsp = this.slots[0];
@@ -158,6 +174,16 @@ export class KvmAccelerator implements Accelerator {
       applyBootState(bsp.vcpu, boot);
       bsp.vcpu.setMpState(MpState.RUNNABLE);
     }
+  }
+
+  /** The in-kernel PIC pair, IOAPIC and PIT now (diagnostics; tests compare it with powerOnPlatformState). */
+  platformState(): PlatformState {
+    return readPlatformState(this.vm);
+  }
+
+  /** The same chips as KVM created them: what resetVcpus() restores. */
+  get powerOnPlatformState(): PlatformState {
+    return this.platformPowerOn.decode();
   }
 
   run(): Promise<VcpuStop> {
