@@ -37,7 +37,9 @@ Devices:
       --net SPEC           user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT] | tap,ifname=NAME |
                            socket,listen=HOST:PORT | socket,connect=HOST:PORT; repeatable. A virtio-net
                            device each; tap needs CAP_NET_ADMIN (or an existing TAP you may open); socket
-                           joins two VMs (QEMU -netdev socket framing)
+                           joins two VMs (QEMU -netdev socket framing). Add ,mac=52:54:00:xx:xx:xx to
+                           set the NIC's address (default: 52:54:00:12:34:56+index for user, random
+                           for tap and socket, which can join other VMs)
       --rng                attach a virtio-rng device (host CSPRNG)
       --virtio-transport T mmio | pci (default mmio): virtio-mmio slots announced on the kernel
                            command line, or modern virtio-pci devices on PCI bus 0 (ports

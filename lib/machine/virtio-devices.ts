@@ -10,7 +10,7 @@ import { type CreateNetBackendOptions, createNetBackend as createBackend } from 
 import { NetSpecError, parseNetSpec } from '../net/spec.js';
 import { VirtioBlk, VirtioMmioTransport, VirtioRng, virtioMmioCmdline, VIRTIO_MMIO_SIZE } from '../virtio/index.js';
 import type { VirtioDevice } from '../virtio/device.js';
-import { VirtioNet } from '../virtio/net/index.js';
+import { defaultMac, formatMac, parseMac, randomMac, VirtioNet } from '../virtio/net/index.js';
 import type { VirtioCore } from '../virtio/core.js';
 import { VirtioPciBus } from '../virtio/pci/attach.js';
 import type { Bus } from './bus.js';
@@ -104,9 +104,9 @@ export async function attachVirtioDevices(
     }
     if (specs.rng) add(new VirtioRng(), 'virtio-rng', 'rng');
     for (const [i, text] of specs.nets.entries()) {
-      const backend = await createNetBackend(text, `nets[${i}]`, log, specs.userNet);
-      closers.push(() => backend.close());
-      add(new VirtioNet(backend, { index: i }), `virtio-net${i}`, `nets[${i}]`);
+      const nic = await createNetInterface(text, i, log, specs.userNet);
+      closers.push(() => nic.backend.close());
+      add(new VirtioNet(nic.backend, { mac: nic.mac }), `virtio-net${i}`, `nets[${i}]`);
     }
   } catch (e) {
     await closeAll();
@@ -115,10 +115,19 @@ export async function attachVirtioDevices(
   return { transports, cmdline: cmdline.join(' '), close: closeAll };
 }
 
-/** Any --net kind (user, tap, socket) through lib/net; setup failures (EPERM on a TAP, a refused connect) name the field. */
-async function createNetBackend(
-  text: string, field: string, log: (message: string) => void, user: CreateNetBackendOptions['user'],
-): Promise<NetBackend> {
+interface NetInterface {
+  backend: NetBackend;
+  mac: Uint8Array;
+}
+
+/**
+ * Any --net kind (user, tap, socket) through lib/net, and the NIC's MAC; setup failures (EPERM on a TAP, a
+ * refused connect) name the field.
+ */
+async function createNetInterface(
+  text: string, index: number, log: (message: string) => void, user: CreateNetBackendOptions['user'],
+): Promise<NetInterface> {
+  const field = `nets[${index}]`;
   let spec;
   try {
     spec = parseNetSpec(text);
@@ -126,9 +135,17 @@ async function createNetBackend(
     if (e instanceof NetSpecError) throw new ConfigError(field, e.message);
     throw e;
   }
+  let backend;
   try {
-    return await createBackend(spec, { log, ...(user ? { user } : {}) });
+    backend = await createBackend(spec, { log, ...(user ? { user } : {}) });
   } catch (e) {
     throw new ConfigError(field, `"${text}": ${e instanceof Error ? e.message : String(e)}`);
   }
+  if (spec.mac !== undefined) return { backend, mac: parseMac(spec.mac) };
+  // A user-mode network is private to this VM, so the fixed default is safe there. TAP and socket links can
+  // join other VMs, and two NICs with one address on a segment break each other: pick a random one.
+  if (spec.kind === 'user') return { backend, mac: defaultMac(index) };
+  const mac = randomMac();
+  log(`${field}: no mac= given, using ${formatMac(mac)} (random; set mac= for a stable address)`);
+  return { backend, mac };
 }

@@ -3,9 +3,10 @@
  *   user[,net=10.0.2.0/24][,restrict=on|off][,hostfwd=tcp:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...[,hostfwd=udp:...]
  *   tap,ifname=NAME
  *   socket,listen=HOST:PORT | socket,connect=HOST:PORT
- * Errors name the field at fault.
+ * Every kind also takes mac=52:54:00:xx:xx:xx (the guest NIC's address). Errors name the field at fault.
  */
 import { isIPv4 } from 'node:net';
+import { formatMac, parseMac } from '../virtio/net/mac.js';
 
 export interface HostForward {
   protocol: 'tcp' | 'udp';
@@ -40,7 +41,12 @@ export interface SocketNetSpec {
   port: number;
 }
 
-export type NetSpec = UserNetSpec | TapNetSpec | SocketNetSpec;
+/** The guest NIC's MAC address ("52:54:00:12:34:56"), when the specification sets one with mac=. */
+interface NicAddress {
+  mac?: string;
+}
+
+export type NetSpec = (UserNetSpec | TapNetSpec | SocketNetSpec) & NicAddress;
 
 export class NetSpecError extends Error {
   readonly code = 'ENETSPEC';
@@ -56,18 +62,34 @@ export const DEFAULT_USER_PREFIX = 24;
 export function parseNetSpec(spec: string): NetSpec {
   const parts = spec.split(',');
   const kind = parts[0]!.trim();
-  const fields = parts.slice(1).map((p) => {
+  const all = parts.slice(1).map((p) => {
     const eq = p.indexOf('=');
     if (eq <= 0) throw new NetSpecError(spec, p || '(empty)', 'expected KEY=VALUE');
     return { key: p.slice(0, eq).trim(), value: p.slice(eq + 1).trim() };
   });
+  const macs = all.filter((f) => f.key === 'mac');
+  if (macs.length > 1) throw new NetSpecError(spec, 'mac', 'given more than once');
+  const mac = macs[0] === undefined ? undefined : parseMacField(spec, macs[0].value);
+  const backend = parseBackend(spec, kind, all.filter((f) => f.key !== 'mac'));
+  return mac === undefined ? backend : { ...backend, mac };
+}
+
+function parseMacField(spec: string, value: string): string {
+  try {
+    return formatMac(parseMac(value));
+  } catch (e) {
+    throw new NetSpecError(spec, 'mac', (e as Error).message.replace(/^mac: /, ''));
+  }
+}
+
+function parseBackend(spec: string, kind: string, fields: Array<{ key: string; value: string }>): NetSpec {
   switch (kind) {
     case 'user':
       return parseUser(spec, fields);
     case 'tap': {
       let ifname: string | undefined;
       for (const { key, value } of fields) {
-        if (key !== 'ifname') throw new NetSpecError(spec, key, 'unknown option for tap (expected ifname)');
+        if (key !== 'ifname') throw new NetSpecError(spec, key, 'unknown option for tap (expected ifname or mac)');
         // IFNAMSIZ is 16 including the terminating NUL; '/' and whitespace are not allowed in interface names.
         if (!/^[A-Za-z0-9_.:-]{1,15}$/.test(value)) throw new NetSpecError(spec, 'ifname', `"${value}" is not a valid interface name (1-15 characters)`);
         ifname = value;
@@ -107,7 +129,7 @@ function parseUser(spec: string, fields: Array<{ key: string; value: string }>):
     } else if (key === 'hostfwd') {
       out.hostForwards.push(parseHostForward(spec, value));
     } else {
-      throw new NetSpecError(spec, key, 'unknown option for user (expected net, hostfwd or restrict)');
+      throw new NetSpecError(spec, key, 'unknown option for user (expected net, hostfwd, restrict or mac)');
     }
   }
   return out;

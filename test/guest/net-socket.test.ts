@@ -15,7 +15,8 @@ if (skip) console.warn(`[${label}] skipped: ${skip}`);
 
 const A_IP = '10.77.0.1';
 const B_IP = '10.77.0.2';
-const B_MAC = '52:54:00:12:34:57';
+const A_MAC = '52:54:00:77:00:01';
+const B_MAC = '52:54:00:77:00:02';
 
 /** Sends a 64 KiB text file from `from` to `to` over TCP port `port` with nc; returns both sides' sha256. */
 async function ncTransfer(from: NetGuest, to: NetGuest, toIp: string, port: number): Promise<{ sent: string; received: string; size: number }> {
@@ -37,8 +38,8 @@ describe.skipIf(skip !== undefined)('two guests joined by the socket network bac
     if ('skip' in files) return;
     const port = await freePort();
     // The listening side must exist before the connecting side is created (connect is refused otherwise).
-    a = await NetGuest.boot(files, { label: `${label} A`, nets: [`socket,listen=127.0.0.1:${port}`] });
-    b = await NetGuest.boot(files, { label: `${label} B`, nets: [`socket,connect=127.0.0.1:${port}`] });
+    a = await NetGuest.boot(files, { label: `${label} A`, nets: [`socket,listen=127.0.0.1:${port},mac=${A_MAC}`] });
+    b = await NetGuest.boot(files, { label: `${label} B`, nets: [`socket,connect=127.0.0.1:${port},mac=${B_MAC}`] });
     const [ta, tb] = await Promise.all([a.shell(900_000), b.shell(900_000)]);
     a.progress(`both guests at the shell (A ${ta.toFixed(1)} s, B ${tb.toFixed(1)} s, booting side by side)`);
     await Promise.all([a.ok('dmesg -n 1'), b.ok('dmesg -n 1')]);
@@ -49,11 +50,11 @@ describe.skipIf(skip !== undefined)('two guests joined by the socket network bac
     await a?.kill();
   });
 
-  it('both guests configure static addresses on eth0 (B takes another MAC: both NICs default to 52:54:00:12:34:56)', async () => {
+  it('both guests see the MAC their --net mac= set, and configure static addresses on eth0', async () => {
+    expect(await a!.run('cat /sys/class/net/eth0/address')).toContain(A_MAC);
+    expect(await b!.run('cat /sys/class/net/eth0/address')).toContain(B_MAC);
     await a!.ok(`ip link set lo up && ip link set eth0 up && ip addr add ${A_IP}/24 dev eth0`);
-    // No --net option sets a MAC, and both machines' first NIC gets the same default; the guest can change it
-    // (the device offers no CTRL_MAC_ADDR and does not filter on the destination MAC, so the kernel decides).
-    await b!.ok(`ip link set eth0 address ${B_MAC} && ip link set lo up && ip link set eth0 up && ip addr add ${B_IP}/24 dev eth0`);
+    await b!.ok(`ip link set lo up && ip link set eth0 up && ip addr add ${B_IP}/24 dev eth0`);
     expect(await a!.run('ip -4 addr show dev eth0')).toContain(`inet ${A_IP}/24`);
     expect(await b!.run('ip -4 addr show dev eth0')).toContain(`inet ${B_IP}/24`);
   }, 300_000);
@@ -63,9 +64,9 @@ describe.skipIf(skip !== undefined)('two guests joined by the socket network bac
     expect(ab).toMatch(/2 packets transmitted, 2 packets received, 0% packet loss/);
     const ba = await b!.ok(`ping -c 2 -W 10 ${A_IP}`, 300_000);
     expect(ba).toMatch(/2 packets transmitted, 2 packets received, 0% packet loss/);
-    // Real ARP across the segment: A learned B's (changed) MAC, B learned A's default one.
+    // Real ARP across the segment: each learned the other's MAC.
     expect(await a!.run(`ip neigh show ${B_IP}`)).toContain(`lladdr ${B_MAC}`);
-    expect(await b!.run(`ip neigh show ${A_IP}`)).toContain('lladdr 52:54:00:12:34:56');
+    expect(await b!.run(`ip neigh show ${A_IP}`)).toContain(`lladdr ${A_MAC}`);
   }, 600_000);
 
   it('64 KiB from B to A and from A to B with nc arrive intact', async () => {

@@ -89,6 +89,44 @@ describe('machine network backends (--net)', () => {
     await expect(machineWith([`socket,connect=127.0.0.1:${deadPort}`])).rejects.toThrow(/^nets\[0\]: .*cannot connect/);
   });
 
+  /** The MAC in the virtio-net config space of slot `slot` (virtio-mmio config starts at 0x100; mac is bytes 0-5). */
+  function macInSlot(m: Machine, slot: number): string {
+    const config = MMIO_DEVICE_WINDOW_START + slot * MMIO_DEVICE_SLOT_SIZE + 0x100;
+    return Array.from({ length: 6 }, (_, k) => (m.mmio.read(config + k, 1) & 0xff).toString(16).padStart(2, '0')).join(':');
+  }
+
+  it('mac= sets the NIC address; user NICs default to 52:54:00:12:34:56+index, socket ones to a random address', async () => {
+    const listeners = await Promise.all([0, 1].map(async () => {
+      const probe = createServer();
+      await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+      const port = (probe.address() as AddressInfo).port;
+      await new Promise<void>((r) => probe.close(() => r()));
+      return port;
+    }));
+    const logged: string[] = [];
+    const m = await Machine.create(validateMachineConfig({
+      memoryMiB: 32, kernel, serial: 'none', cmdline: '', accel,
+      nets: [
+        `socket,listen=127.0.0.1:${listeners[0]},mac=52:54:00:AA:bb:0c`,
+        `socket,listen=127.0.0.1:${listeners[1]}`,
+        'user',
+        'user,mac=02-00-00-00-00-07',
+      ],
+    }), { log: (line) => logged.push(line) });
+    try {
+      expect(macInSlot(m, 0)).toBe('52:54:00:aa:bb:0c');
+      const random = macInSlot(m, 1);
+      expect(random).toMatch(/^52:54:00:[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$/);
+      expect(logged.join('\n')).toContain(`nets[1]: no mac= given, using ${random}`);
+      expect(macInSlot(m, 2)).toBe('52:54:00:12:34:58');
+      expect(macInSlot(m, 3)).toBe('02:00:00:00:00:07');
+    } finally {
+      await m.stop();
+    }
+    expect(() => validateMachineConfig({ memoryMiB: 32, kernel, nets: ['user,mac=01:00:5e:00:00:01'] })).toThrow(/^nets\[0\]: .*mac: .*multicast/);
+    expect(() => validateMachineConfig({ memoryMiB: 32, kernel, nets: ['tap,ifname=t0,mac=52:54'] })).toThrow(/^nets\[0\]: .*mac: .*not a MAC address/);
+  });
+
   const tapSkip = process.getuid?.() !== 0 ? 'not running as root'
     : !existsSync('/dev/net/tun') ? 'no /dev/net/tun'
     : tapUnavailableReason();

@@ -25,7 +25,17 @@ describe('parseNetSpec', () => {
     expect(parseNetSpec('socket,connect=[::1]:99')).toEqual({ kind: 'socket', mode: 'connect', host: '::1', port: 99 });
   });
 
+  it('mac= on every kind, normalised to lower-case colon form', () => {
+    expect(parseNetSpec('tap,mac=52-54-00-AB-CD-EF,ifname=tap0')).toEqual({ kind: 'tap', ifname: 'tap0', mac: '52:54:00:ab:cd:ef' });
+    expect(parseNetSpec('socket,connect=h:1,mac=52:54:00:00:00:02')).toMatchObject({ kind: 'socket', mac: '52:54:00:00:00:02' });
+    expect(parseNetSpec('user,mac=02:00:00:00:00:01')).toMatchObject({ kind: 'user', mac: '02:00:00:00:00:01' });
+    expect(parseNetSpec('user')).not.toHaveProperty('mac');
+  });
+
   const bad: Array<[string, string, RegExp]> = [
+    ['user,mac=52:54:00:00:00:01,mac=52:54:00:00:00:02', 'mac', /given more than once/],
+    ['tap,ifname=t,mac=zz:54:00:00:00:01', 'mac', /not a MAC address/],
+    ['socket,listen=:1,mac=33:33:00:00:00:01', 'mac', /multicast/],
     ['bridge', 'type', /unknown network type "bridge"/],
     ['user,foo=1', 'foo', /unknown option for user/],
     ['user,restrict=maybe', 'restrict', /not on or off/],
