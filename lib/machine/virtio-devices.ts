@@ -36,17 +36,24 @@ export interface VirtioDeviceSpecs {
   transport?: 'mmio' | 'pci';
 }
 
-/** What the machine needs from a transport: its core (and a full reset, for PCI config space and MSI-X). */
+/** What the machine needs from a transport: its core, a full reset, and how many notifications took the fast path. */
 export interface VirtioTransportHandle {
   readonly core: VirtioCore;
   reset?(): void;
+  /** Queue notifications that arrived through the accelerator fast path instead of the bus. */
+  readonly fastNotifications?: number;
 }
 
-/** Extra buses the PCI transport needs: the host bridge's config ports and the MSI path. */
+/** What the transports need from the machine beyond RAM and the MMIO bus. */
 export interface VirtioPciResources {
+  /** PCI: the host bridge's config ports. */
   pio: Bus;
+  /** PCI: where MSI-X messages go. */
   msi: MsiSink | undefined;
-  /** Accelerator.fastPaths: ioeventfd notifications and irqfd MSIs on KVM. */
+  /**
+   * Accelerator.fastPaths (KVM): queue notifications as ioeventfds for both transports (virtio-mmio: QueueNotify
+   * with datamatch = queue index), and irqfd MSIs for PCI. virtio-mmio interrupts stay on the IRQ line.
+   */
   fastPaths?: AcceleratorFastPaths | undefined;
 }
 
@@ -74,6 +81,9 @@ export async function attachVirtioDevices(
     const bus = pciBus;
     closers.push(async () => bus.detach());
   }
+  const mmioTransports: VirtioMmioTransport[] = [];
+  // First closer: the ioeventfds go before any backend closes, so a last notification meets an open backend.
+  closers.push(async () => { for (const t of mmioTransports) t.closeFastPaths(); });
   const cmdline: string[] = [];
   const closeAll = async (): Promise<void> => {
     for (const c of closers.splice(0)) await c().catch(() => {});
@@ -92,6 +102,9 @@ export async function attachVirtioDevices(
     }
     const transport = new VirtioMmioTransport(device, memory, irqLine(interrupts, irq), { log, name });
     mmio.register(base, VIRTIO_MMIO_SIZE, transport, name);
+    const fastPaths = pciResources?.fastPaths;
+    if (fastPaths) transport.enableNotifyFastPath(fastPaths, base);
+    mmioTransports.push(transport);
     transports.push(transport);
     cmdline.push(virtioMmioCmdline(base, irq, VIRTIO_MMIO_SIZE));
   };

@@ -1,13 +1,17 @@
 /**
  * virtio-mmio transport, version 2 (virtio 1.x spec 4.2.2): a 0x200-byte register window on the MMIO bus
  * plus one level-triggered interrupt line. Register accesses below 0x100 must be 32-bit (spec 4.2.2.2);
- * other widths read as 0 and are ignored on write.
+ * other widths read as 0 and are ignored on write. With accelerator fast paths (KVM), QueueNotify writes
+ * become ioeventfds (enableNotifyFastPath, see mmio-fast-path.ts); the bus path stays for everything else.
  */
+import type { AcceleratorFastPaths } from '../accel/accelerator.js';
 import type { BusDevice } from '../machine/bus.js';
 import type { GuestMemory } from '../machine/guest-memory.js';
 import type { IrqLine } from '../machine/irq.js';
 import { VirtioCore } from './core.js';
 import type { VirtioDevice } from './device.js';
+import { watchMmioQueueNotify } from './mmio-fast-path.js';
+import type { QueueNotifyWatches } from './notify-watch.js';
 
 export const VIRTIO_MMIO_SIZE = 0x200;
 export const VIRTIO_MMIO_MAGIC = 0x74726976; // "virt"
@@ -64,18 +68,60 @@ export class VirtioMmioTransport implements BusDevice {
   private driverFeaturesSel = 0;
   private queueSel = 0;
   private interruptStatus = 0;
+  private notifyWatches: QueueNotifyWatches | undefined;
+  private readonly name: string;
 
   constructor(
     readonly device: VirtioDevice,
     memory: GuestMemory,
     private readonly irq: IrqLine,
-    options: VirtioMmioOptions = {},
+    private readonly options: VirtioMmioOptions = {},
   ) {
+    this.name = options.name ?? `virtio-mmio(device ${device.deviceId})`;
     this.core = new VirtioCore(device, memory, {
       signal: (kind) => this.raise(kind === 'queue' ? INTERRUPT_USED_BUFFER : INTERRUPT_CONFIG_CHANGE),
       ...(options.log ? { log: options.log } : {}),
-      name: options.name ?? `virtio-mmio(device ${device.deviceId})`,
+      name: this.name,
     });
+  }
+
+  /**
+   * Hand QueueNotify (at `base` + 0x50, where this transport's window is on the MMIO bus) to the accelerator:
+   * matching writes notify the queue without reaching the bus. Replaces an earlier registration.
+   */
+  enableNotifyFastPath(fastPaths: AcceleratorFastPaths, base: number): void {
+    this.closeFastPaths();
+    this.notifyWatches = watchMmioQueueNotify({
+      fastPaths,
+      address: base + MMIO.QueueNotify,
+      queues: this.core.queues.length,
+      notify: (q) => this.core.notify(q),
+      log: this.options.log ?? ((m) => console.error(m)),
+      name: this.name,
+    });
+  }
+
+  /** Notifications that came through the accelerator's fast path (0 without one). */
+  get fastNotifications(): number {
+    return this.notifyWatches?.signals ?? 0;
+  }
+
+  /** True while QueueNotify writes go through the accelerator. */
+  get notifyFastPathActive(): boolean {
+    return this.notifyWatches?.active ?? false;
+  }
+
+  /** Release accelerator resources (ioeventfds); the transport keeps working through the bus. Idempotent. */
+  closeFastPaths(): void {
+    this.notifyWatches?.release();
+  }
+
+  /** Device reset (driver writes Status 0, or machine reset): device and registers to power-on, line low. */
+  reset(): void {
+    this.core.reset();
+    this.deviceFeaturesSel = this.driverFeaturesSel = this.queueSel = 0;
+    this.interruptStatus = 0;
+    this.irq.set(false);
   }
 
   read(offset: number, size: number): number {
@@ -132,12 +178,9 @@ export class VirtioMmioTransport implements BusDevice {
   }
 
   private writeStatus(value: number): void {
-    this.core.writeStatus(value);
-    if ((value & 0xff) === 0) {
-      this.deviceFeaturesSel = this.driverFeaturesSel = this.queueSel = 0;
-      this.interruptStatus = 0;
-      this.irq.set(false);
-    }
+    // Writing 0 is the driver's device reset (spec 4.2.2.1): the same as a machine reset for this transport.
+    if ((value & 0xff) === 0) this.reset();
+    else this.core.writeStatus(value);
   }
 
   private writeQueueRegister(offset: number, value: number): void {

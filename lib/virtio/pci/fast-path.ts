@@ -3,10 +3,12 @@
  * index * NOTIFY_OFF_MULTIPLIER) is handed to the accelerator as a watched 2-byte write, re-registered whenever
  * BAR4 moves or stops being decoded. A notification that still arrives as a bus write (other sizes, or before a
  * move is noticed) takes the ordinary path; both end in VirtioCore.notify, which makes the device re-read the
- * whole available ring, so coalesced ioeventfd signals lose nothing.
+ * whole available ring, so coalesced ioeventfd signals lose nothing. The per-queue watches themselves are
+ * ../notify-watch.ts, shared with virtio-mmio.
  */
-import type { AcceleratorFastPaths, FastPathHandle } from '../../accel/accelerator.js';
+import type { AcceleratorFastPaths } from '../../accel/accelerator.js';
 import { PciFunction } from '../../pci/pci-function.js';
+import { QueueNotifyWatches } from '../notify-watch.js';
 import { NOTIFY_OFF_MULTIPLIER, NOTIFY_OFFSET } from './constants.js';
 
 /** A PciFunction that reports config-space writes and resets (BAR moves, memory decode toggles). */
@@ -35,20 +37,25 @@ export class ObservedPciFunction extends PciFunction {
 }
 
 export class NotifyFastPath {
-  private handles: FastPathHandle[] = [];
+  private readonly watches: QueueNotifyWatches;
   private base: number | undefined;
   private closed = false;
-  /** Notifications that arrived through the accelerator (not the bus), and how many signals carried them. */
-  signals = 0;
 
   constructor(
-    private readonly fastPaths: AcceleratorFastPaths,
+    fastPaths: AcceleratorFastPaths,
     private readonly pci: PciFunction,
     private readonly bar: number,
     private readonly queues: number,
-    private readonly notify: (queue: number) => void,
-    private readonly log: (message: string) => void,
-  ) {}
+    notify: (queue: number) => void,
+    log: (message: string) => void,
+  ) {
+    this.watches = new QueueNotifyWatches(fastPaths, notify, log, pci.name);
+  }
+
+  /** Notifications that arrived through the accelerator (not the bus), and how many signals carried them. */
+  get signals(): number {
+    return this.watches.signals;
+  }
 
   /** Bring the registrations in line with where BAR `bar` is decoded now. Cheap when nothing moved. */
   sync(): void {
@@ -56,21 +63,14 @@ export class NotifyFastPath {
     if (want === this.base) return;
     this.unregister();
     if (want === undefined) return;
-    try {
-      for (let q = 0; q < this.queues; q++) {
-        this.handles.push(this.fastPaths.watchMmioWrite({
-          address: want + NOTIFY_OFFSET + q * NOTIFY_OFF_MULTIPLIER,
-          length: 2,
-          onWrite: () => { this.signals++; this.notify(q); },
-        }));
-      }
-      this.base = want;
-    } catch (e) {
-      // Everything still works through the bus; only slower.
-      this.unregister();
-      this.log(`notify fast path unavailable at 0x${want.toString(16)}: ${e instanceof Error ? e.message : String(e)}`);
-      this.closed = true;
-    }
+    const registered = this.watches.register({
+      queues: this.queues,
+      address: (q) => want + NOTIFY_OFFSET + q * NOTIFY_OFF_MULTIPLIER,
+      length: 2,
+    });
+    // A failure is logged by register(); everything still works through the bus, so stop trying.
+    if (registered) this.base = want;
+    else this.closed = true;
   }
 
   close(): void {
@@ -79,7 +79,7 @@ export class NotifyFastPath {
   }
 
   private unregister(): void {
-    for (const h of this.handles.splice(0)) h.dispose();
+    this.watches.release();
     this.base = undefined;
   }
 }
