@@ -1,20 +1,36 @@
 /**
- * virtio-pci notifications and MSIs on KVM, with and without the accelerator fast paths, same run:
- *  - guest side: a CPL3 loop of N 2-byte writes to a queue's notify register; µs per write with every write a
- *    KVM_EXIT_MMIO handled in JS versus an ioeventfd (the write completes in the kernel; the device hears of it,
- *    coalesced, from the event loop) — plus the time until the device has seen the last notification;
+ * virtio notifications and MSIs on KVM, with and without the accelerator fast paths, same run:
+ *  - guest side: a CPL3 loop of N writes to a queue's notify register — virtio-pci (2-byte write to the queue's
+ *    own notify address) and virtio-mmio (32-bit write of the queue index to QueueNotify, matched by datamatch);
+ *    µs per write with every write a KVM_EXIT_MMIO handled in JS versus an ioeventfd (the write completes in the
+ *    kernel; the device hears of it, coalesced, from the event loop) — plus the time until the device has seen
+ *    the last notification;
  *  - host side: µs per MSI sent with KVM_SIGNAL_MSI versus an irqfd write (route cached).
  * Usage: npx tsx bench/virtio-fastpath.ts [notifications=20000] [msis=200000]
  */
 import { performance } from 'node:perf_hooks';
 import { probeKvm } from '../lib/kvm/index.js';
 import { createRig } from '../test/machine/virtio-fastpath-setup.js';
+import { createMmioRig } from '../test/virtio/mmio-fastpath-setup.js';
 
 const N = Number(process.argv[2] ?? 20000);
 const M = Number(process.argv[3] ?? 200000);
 
-async function guestLoop(fast: boolean, model: 'thread' | 'inline'): Promise<{ usPerWrite: number; usUntilSeen: number; exits: number; signals: number }> {
-  const rig = createRig(N, fast);
+type Transport = 'pci' | 'mmio';
+
+interface LoopRig {
+  run(model: 'thread' | 'inline'): Promise<string>;
+  mmioExits: number[];
+  transport: { fastNotifications: number };
+  close(): void;
+}
+
+function createLoopRig(transport: Transport, fast: boolean): LoopRig {
+  return transport === 'pci' ? createRig(N, fast) : createMmioRig([{ value: 0, count: N }], fast);
+}
+
+async function guestLoop(transport: Transport, fast: boolean, model: 'thread' | 'inline'): Promise<{ usPerWrite: number; usUntilSeen: number; exits: number; signals: number }> {
+  const rig = createLoopRig(transport, fast);
   try {
     const t0 = performance.now();
     await rig.run(model);
@@ -53,10 +69,10 @@ if (!probe.usable) {
   console.log(`skipped: /dev/kvm unusable (${probe.reason})`);
   process.exit(0);
 }
-for (const model of ['thread', 'inline'] as const) {
-  const slow = await guestLoop(false, model);
-  const fast = await guestLoop(true, model);
-  console.log(`guest notify loop, ${N} writes, vCPU ${model === 'inline' ? 'inline on the JS thread' : 'on a run thread'}:`);
+for (const [transport, model] of [['pci', 'thread'], ['pci', 'inline'], ['mmio', 'thread'], ['mmio', 'inline']] as const) {
+  const slow = await guestLoop(transport, false, model);
+  const fast = await guestLoop(transport, true, model);
+  console.log(`virtio-${transport} guest notify loop, ${N} writes, vCPU ${model === 'inline' ? 'inline on the JS thread' : 'on a run thread'}:`);
   console.log(`  MMIO exit each : ${slow.usPerWrite.toFixed(2)} µs/write (${slow.exits} exits)`);
   console.log(`  ioeventfd      : ${fast.usPerWrite.toFixed(3)} µs/write in the guest, ${fast.usUntilSeen.toFixed(3)} µs/write until the device saw it (${fast.exits} exits, ${fast.signals} coalesced signals)`);
   console.log(`  ratio          : ${(slow.usPerWrite / fast.usUntilSeen).toFixed(1)}x faster with ioeventfd`);
