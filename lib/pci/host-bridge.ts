@@ -56,6 +56,12 @@ export class PciHostBridge implements BusDevice {
     return n;
   }
 
+  /** The slot addFunction(fn) would take, or undefined when the bus is full. */
+  freeSlot(): number | undefined {
+    const n = this.slots.findIndex((s) => s === undefined);
+    return n < 0 ? undefined : n;
+  }
+
   functionAt(device: number): PciFunction | undefined {
     return this.slots[device];
   }

@@ -4,3 +4,4 @@ export { PciFunction, type PciFunctionIdentity, type PciBarSpec, type PciCapabil
 export { PciHostBridge, HOST_BRIDGE_VENDOR_ID, HOST_BRIDGE_DEVICE_ID, type PciAddress } from './host-bridge.js';
 export { MsixCapability, MSIX_MAX_VECTORS, type MsixOptions } from './msix.js';
 export { PciBarAllocator } from './bar-allocator.js';
+export { pciIntxGsi, PciIntxRouter, PCI_INTX_FIRST_GSI, PCI_INTX_GSI_COUNT } from './intx-routing.js';

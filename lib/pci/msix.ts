@@ -71,8 +71,15 @@ export class MsixCapability {
     this.capabilityOffset = fn.addCapability(PCI_CAP_ID_MSIX, 12, {
       bytes,
       writeMask,
-      hooks: { afterWrite: () => this.deliverPending() },
+      hooks: {
+        afterWrite: () => {
+          this.deliverPending();
+          fn.refreshIntx();
+        },
+      },
     });
+    // An MSI-X-enabled function must not use INTx# (PCI 3.0 §6.8.2): enabling it drops an asserted line.
+    fn.addIntxInhibitor(() => this.enabled);
     this.barDevice = {
       read: (offset, size) => this.readRegion(offset - this.tableOffset, size),
       write: (offset, size, value) => this.writeRegion(offset - this.tableOffset, size, value),

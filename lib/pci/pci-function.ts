@@ -7,6 +7,7 @@
  * as a BIOS would have; the guest may move BARs and the mapping on the bus follows.
  */
 import type { Bus, BusDevice } from '../machine/bus.js';
+import type { IrqLine } from '../machine/irq.js';
 import {
   PCI_BAR0,
   PCI_BAR_COUNT,
@@ -17,6 +18,7 @@ import {
   PCI_CAPABILITY_LIST,
   PCI_CLASS_PROG,
   PCI_COMMAND,
+  PCI_COMMAND_INTX_DISABLE,
   PCI_COMMAND_MASTER,
   PCI_COMMAND_MEMORY,
   PCI_COMMAND_WRITABLE,
@@ -29,6 +31,7 @@ import {
   PCI_REVISION_ID,
   PCI_STATUS,
   PCI_STATUS_CAP_LIST,
+  PCI_STATUS_INTERRUPT,
   PCI_SUBSYSTEM_ID,
   PCI_SUBSYSTEM_VENDOR_ID,
   PCI_VENDOR_ID,
@@ -96,6 +99,12 @@ export class PciFunction {
   /** Power-on values of the writable registers (BARs as the VMM assigned them), for reset(). */
   private initialBytes: Uint8Array | undefined;
   private readonly log: (message: string) => void;
+  /** Where INTx# goes (the platform's line for this slot and pin), if the function has a pin. */
+  private intxLine: IrqLine | undefined;
+  /** Level last driven on intxLine, so the line only sees changes. */
+  private intxOutput = false;
+  /** Conditions that keep INTx# de-asserted whatever the function wants (MSI-X enabled, PCI 3.0 §6.8.2). */
+  private readonly intxInhibitors: (() => boolean)[] = [];
 
   constructor(readonly name: string, identity: PciFunctionIdentity, options: { log?: (message: string) => void } = {}) {
     this.log = options.log ?? ((m) => console.error(m));
@@ -203,13 +212,67 @@ export class PciFunction {
   /** Power-on state: registers back to what attach() saw (BARs at their assigned addresses). */
   reset(): void {
     if (this.initialBytes) this.bytes.set(this.initialBytes);
+    // Power-on: no interrupt pending (the snapshot may have been taken with one).
+    this.set16(PCI_STATUS, this.get16(PCI_STATUS) & ~PCI_STATUS_INTERRUPT);
     this.updateMappings();
+    this.refreshIntx();
   }
 
   /** Remove every BAR from the bus. */
   detach(): void {
     for (const bar of this.bars) if (bar && bar.mappedAt !== undefined) this.unmap(bar);
     this.mmio = undefined;
+  }
+
+  // ---- INTx (PCI 3.0 §6.2.2, §6.2.3) -------------------------------------------------------------------
+
+  /**
+   * Connect INTx# to the platform's line for this slot. The function must have an interrupt pin. The line is
+   * driven with logical levels (true = asserted), whatever electrical polarity the platform announces.
+   */
+  connectIntx(line: IrqLine): void {
+    if (this.get8(PCI_INTERRUPT_PIN) === 0) throw new RangeError(`${this.name}: no interrupt pin to connect INTx to`);
+    this.intxLine = line;
+    this.intxOutput = false;
+    this.refreshIntx();
+  }
+
+  /**
+   * Keep INTx# de-asserted while `inhibited()` is true (MSI-X uses this: an enabled MSI-X function must not use
+   * INTx). Call refreshIntx() when its answer may have changed.
+   */
+  addIntxInhibitor(inhibited: () => boolean): void {
+    this.intxInhibitors.push(inhibited);
+    this.refreshIntx();
+  }
+
+  /**
+   * The function's internal interrupt state, i.e. the Interrupt Status bit. INTx# follows it unless
+   * COMMAND.Interrupt-Disable is set or an inhibitor holds it off; the status bit reflects it either way.
+   */
+  setIntxLevel(level: boolean): void {
+    const status = this.get16(PCI_STATUS);
+    this.set16(PCI_STATUS, level ? status | PCI_STATUS_INTERRUPT : status & ~PCI_STATUS_INTERRUPT);
+    this.refreshIntx();
+  }
+
+  /** Interrupt Status (status register bit 3): the function wants an interrupt. */
+  get intxPending(): boolean {
+    return (this.get16(PCI_STATUS) & PCI_STATUS_INTERRUPT) !== 0;
+  }
+
+  /** What INTx# carries right now (pending, not disabled, not inhibited, and connected). */
+  get intxAsserted(): boolean {
+    return this.intxOutput;
+  }
+
+  /** Re-evaluate INTx# after something that gates it changed. */
+  refreshIntx(): void {
+    const want = this.intxLine !== undefined && this.intxPending &&
+      (this.command & PCI_COMMAND_INTX_DISABLE) === 0 && !this.intxInhibitors.some((inhibited) => inhibited());
+    if (want === this.intxOutput) return;
+    this.intxOutput = want;
+    this.intxLine?.set(want);
   }
 
   // ---- state ---------------------------------------------------------------------------------------
@@ -273,6 +336,8 @@ export class PciFunction {
       if ((at >= PCI_BAR0 && at < PCI_BAR0 + 4 * PCI_BAR_COUNT) || at === PCI_COMMAND) touchesMapping = true;
     }
     if (touchesMapping) this.updateMappings();
+    // Interrupt Disable lives in the command register's high byte.
+    if (offset <= PCI_COMMAND + 1 && offset + size > PCI_COMMAND + 1) this.refreshIntx();
     const cap = this.capabilityAt(offset, size);
     cap?.hooks.afterWrite?.(offset - cap.offset, size, value >>> 0);
   }

@@ -6,10 +6,16 @@
  * last KiB of base memory, two of the places Linux scans. The configuration table ("PCMP") follows it; with
  * many CPUs it runs past 0xa0000, which is fine: the e820 map reserves everything up to 1 MiB and the region
  * is backed by RAM.
+ *
+ * With a PCI bus, every slot's INTA# gets an I/O interrupt assignment entry (source bus = PCI bus 0, source IRQ =
+ * device << 2 | (pin - 1), level-triggered, active-low) naming the IOAPIC pin lib/pci/intx-routing.ts wires it
+ * to, so Linux finds a PCI device's IRQ without ACPI when it does not use MSI-X ("PCI->APIC IRQ transform").
  */
 
 import type { GuestMemory } from '../guest-memory.js';
 import { HIGH_MEMORY_START, IOAPIC_ADDR, LAPIC_ADDR, MPTABLE_ADDR } from '../layout.js';
+import { PCI_SLOTS } from '../../pci/constants.js';
+import { pciIntxGsi } from '../../pci/intx-routing.js';
 
 export const MP_FLOATING_POINTER_SIZE = 16;
 export const MP_CONFIG_HEADER_SIZE = 44;
@@ -27,6 +33,16 @@ export const MP_INT_TYPE_INT = 0;
 export const MP_INT_TYPE_NMI = 1;
 export const MP_INT_TYPE_EXTINT = 3;
 
+/** I/O interrupt entry flags (MP spec 1.4 §4.3.4): polarity bits 1:0, trigger mode bits 3:2; 0 = conforms to bus. */
+export const MP_IRQ_POLARITY_ACTIVE_HIGH = 0x1;
+export const MP_IRQ_POLARITY_ACTIVE_LOW = 0x3;
+export const MP_IRQ_TRIGGER_EDGE = 0x4;
+export const MP_IRQ_TRIGGER_LEVEL = 0xc;
+/** PCI bus number of the bus we announce (its MP bus ID is the same number). */
+export const MP_PCI_BUS_ID = 0;
+/** Slots whose INTA# is announced: all but 0, the host bridge (which has no interrupt pin). */
+export const MP_PCI_FIRST_SLOT = 1;
+
 export const MP_CPU_ENABLED = 1;
 export const MP_CPU_BSP = 2;
 
@@ -43,7 +59,10 @@ export const MP_ALL_LAPICS = 0xff;
 
 export interface MpTableOptions {
   cpus: number;
-  /** Add a "PCI   " bus (bus 0; ISA then becomes bus 1, because MP bus IDs of PCI buses are PCI bus numbers). */
+  /**
+   * Add a "PCI   " bus (bus 0; ISA then becomes bus 1, because MP bus IDs of PCI buses are PCI bus numbers) and
+   * an INTA# assignment for every slot 1..31 (see pciIntxGsi).
+   */
   pci?: boolean;
   /**
    * Route ISA IRQ 0 (the PIT) to IOAPIC pin 2, the PC convention (default true). The interrupt controller
@@ -58,6 +77,8 @@ export interface MpTableInfo {
   configTableLength: number;
   ioapicId: number;
   isaBusId: number;
+  /** MP bus ID of the PCI bus, when there is one. */
+  pciBusId?: number;
   entryCount: number;
 }
 
@@ -97,7 +118,7 @@ export function buildMpTable(options: MpTableOptions, address = MPTABLE_ADDR): {
     dv.setUint32(8, MP_CPU_FEATURES, true);
     entries.push(e);
   }
-  const buses: [number, string][] = pci ? [[0, 'PCI'], [isaBusId, 'ISA']] : [[isaBusId, 'ISA']];
+  const buses: [number, string][] = pci ? [[MP_PCI_BUS_ID, 'PCI'], [isaBusId, 'ISA']] : [[isaBusId, 'ISA']];
   for (const [id, name] of buses) {
     const [e] = small();
     e[0] = MP_ENTRY_BUS;
@@ -124,6 +145,21 @@ export function buildMpTable(options: MpTableOptions, address = MPTABLE_ADDR): {
     e[6] = ioapicId;
     e[7] = irq0ToPin2 && irq === 0 ? 2 : irq;
     entries.push(e);
+  }
+  if (pci) {
+    const pin = 1; // INTA#: every function we build is single-function and uses INTA# only
+    for (let device = MP_PCI_FIRST_SLOT; device < PCI_SLOTS; device++) {
+      const [e] = small();
+      e[0] = MP_ENTRY_IO_INTERRUPT;
+      e[1] = MP_INT_TYPE_INT;
+      // Spelled out rather than "conforms to bus" (which means the same for PCI): level, active-low.
+      e[2] = MP_IRQ_POLARITY_ACTIVE_LOW | MP_IRQ_TRIGGER_LEVEL;
+      e[4] = MP_PCI_BUS_ID;
+      e[5] = (device << 2) | (pin - 1);
+      e[6] = ioapicId;
+      e[7] = pciIntxGsi(device, pin);
+      entries.push(e);
+    }
   }
   for (const [type, lint] of [[MP_INT_TYPE_EXTINT, 0], [MP_INT_TYPE_NMI, 1]] as const) {
     const [e] = small();
@@ -172,6 +208,7 @@ export function buildMpTable(options: MpTableOptions, address = MPTABLE_ADDR): {
       configTableLength: configLength,
       ioapicId,
       isaBusId,
+      ...(pci ? { pciBusId: MP_PCI_BUS_ID } : {}),
       entryCount: entries.length,
     },
   };

@@ -14,7 +14,7 @@
 import type { BusDevice } from '../../machine/bus.js';
 import type { GuestMemory } from '../../machine/guest-memory.js';
 import type { IrqLine, MsiSink } from '../../machine/irq.js';
-import { PCI_CAP_ID_VENDOR, PCI_COMMAND_INTX_DISABLE, PCI_CLASS_NETWORK_ETHERNET, PCI_CLASS_OTHERS, PCI_CLASS_STORAGE_OTHER } from '../../pci/constants.js';
+import { PCI_CAP_ID_VENDOR, PCI_CLASS_NETWORK_ETHERNET, PCI_CLASS_OTHERS, PCI_CLASS_STORAGE_OTHER } from '../../pci/constants.js';
 import { MsixCapability } from '../../pci/msix.js';
 import type { AcceleratorFastPaths, MsiChannel } from '../../accel/accelerator.js';
 import type { PciFunction } from '../../pci/pci-function.js';
@@ -53,9 +53,12 @@ export interface VirtioPciOptions {
   msi: MsiSink;
   /** Accelerator shortcuts: notify registers become ioeventfds, MSI-X goes through an irqfd channel. */
   fastPaths?: AcceleratorFastPaths | undefined;
-  /** INTx line for drivers that do not enable MSI-X; without it such drivers get no interrupts. */
+  /**
+   * INTA# for drivers that do not enable MSI-X (pci=nomsi, no CONFIG_PCI_MSI, vector allocation failed);
+   * without it the function has no interrupt pin and such drivers get no interrupts.
+   */
   intx?: IrqLine;
-  /** The interrupt line register value matching `intx` (the IRQ the platform routes INTA# to). */
+  /** Power-on interrupt line register (0x3c): the IRQ the platform routes INTA# to, as firmware leaves it. */
   intxLine?: number;
   log?: (message: string) => void;
   name?: string;
@@ -81,6 +84,7 @@ export class VirtioPciTransport {
   private readonly queueVectors: number[];
   private readonly notifyFastPath: NotifyFastPath | undefined;
   private readonly msiChannel: MsiChannel | undefined;
+  /** ISR status (§4.1.4.5): bit 0 queue, bit 1 configuration; read-to-clear. */
   private isr = 0;
   private readonly name: string;
 
@@ -123,6 +127,8 @@ export class VirtioPciTransport {
     if (device.configSize > 0) this.addVirtioCap(VIRTIO_PCI_CAP_DEVICE_CFG, DEVICE_CFG_OFFSET, device.configSize);
     this.addPciCfgCap();
 
+    if (options.intx) this.pci.connectIntx(options.intx);
+
     if (options.fastPaths) {
       const fast = new NotifyFastPath(options.fastPaths, pci, VIRTIO_BAR, queues, (q) => this.core.notify(q), log);
       this.notifyFastPath = fast;
@@ -141,9 +147,9 @@ export class VirtioPciTransport {
     this.msiChannel?.dispose();
   }
 
-  /** True while the INTx line is asserted (ISR non-zero and MSI-X off). */
+  /** True while INTA# is asserted (ISR non-zero, MSI-X off, COMMAND.Interrupt-Disable clear). */
   get interruptPending(): boolean {
-    return this.isr !== 0;
+    return this.pci.intxAsserted;
   }
 
   /** Machine reset: config space, MSI-X table and the virtio state back to power-on. */
@@ -180,7 +186,7 @@ export class VirtioPciTransport {
     // Reading the ISR acknowledges it (§4.1.4.5.1).
     const v = this.isr;
     this.isr = 0;
-    this.options.intx?.set(false);
+    this.pci.setIntxLevel(false);
     return v;
   }
 
@@ -277,11 +283,16 @@ export class VirtioPciTransport {
     this.msixConfig = VIRTIO_MSI_NO_VECTOR;
     this.queueVectors.fill(VIRTIO_MSI_NO_VECTOR);
     this.isr = 0;
-    this.options.intx?.set(false);
+    this.pci.setIntxLevel(false);
   }
 
   // ---- interrupts ----------------------------------------------------------------------------------
 
+  /**
+   * MSI-X enabled: the queue's (or msix_config's) vector, nothing for NO_VECTOR. MSI-X disabled: set the ISR bit
+   * and raise the function's interrupt; PciFunction turns that into INTA# unless COMMAND.Interrupt-Disable is set,
+   * and keeps INTA# low whenever MSI-X is enabled (so a bit left in the ISR then cannot assert it).
+   */
   private signal(kind: 'queue' | 'config', queueIndex: number): void {
     if (this.msix.enabled) {
       const vector = kind === 'queue' ? this.queueVectors[queueIndex] ?? VIRTIO_MSI_NO_VECTOR : this.msixConfig;
@@ -289,7 +300,7 @@ export class VirtioPciTransport {
       return;
     }
     this.isr |= kind === 'queue' ? ISR_QUEUE : ISR_CONFIG;
-    if ((this.pci.command & PCI_COMMAND_INTX_DISABLE) === 0) this.options.intx?.set(true);
+    this.pci.setIntxLevel(true);
   }
 
   // ---- capabilities --------------------------------------------------------------------------------
