@@ -139,7 +139,7 @@ void PacketFd::OnReadable(uv_poll_t* handle, int status, int events) {
 
   Napi::Array frames = Napi::Array::New(env);
   uint32_t count = 0;
-  int error = status < 0 ? status : 0;  // libuv errors are -errno on Linux
+  int error = 0;
   for (int reads = 0; error == 0 && reads < kBatchFrames; reads++) {
     ssize_t n = read(self->fd_, self->scratch_.data(), self->scratch_.size());
     if (n < 0) {
@@ -160,6 +160,9 @@ void PacketFd::OnReadable(uv_poll_t* handle, int status, int events) {
     }
     frames.Set(count++, Napi::Buffer<uint8_t>::Copy(env, self->scratch_.data(), static_cast<size_t>(n)));
   }
+  // libuv reports EPOLLERR as UV_EBADF (and has stopped the handle); the read above names the real error
+  // (e.g. EBADFD once a TAP's interface is deleted), otherwise report libuv's (-errno on Linux).
+  if (error == 0 && status < 0) error = status;
   if (count == 0 && error == 0) return;  // spurious wake-up, or only oversized frames
   self->inCallback_ = true;
   napi_async_context context = self->asyncContext_;
