@@ -36,6 +36,8 @@ export interface MmioRigOptions {
   waitForUsed?: boolean;
   /** Release the fast path right after registering it (the writes must exit again). */
   releaseBeforeRun?: boolean;
+  /** The transport's log (fast-path registration failures land here). */
+  log?: (message: string) => void;
 }
 
 export interface MmioFastPathRig {
@@ -100,7 +102,7 @@ export function createMmioRig(phases: readonly NotifyPhase[], withFastPaths: boo
     const mmio = new Bus('mmio');
     const memory = t.vm.guestMemory();
     const irq = new KvmRecordingIrq(t.vm, VIRTIO_GSI);
-    const transport = new VirtioMmioTransport(options.device ?? new VirtioRng(), memory, irq, { log: () => {}, name: 'virtio-test' });
+    const transport = new VirtioMmioTransport(options.device ?? new VirtioRng(), memory, irq, { log: options.log ?? (() => {}), name: 'virtio-test' });
     mmio.register(MMIO_BASE, VIRTIO_MMIO_SIZE, transport, 'virtio-test');
     if (fast) transport.enableNotifyFastPath(fast, MMIO_BASE);
     if (options.releaseBeforeRun) transport.closeFastPaths();

@@ -13,9 +13,10 @@ import { attachVirtioDevices } from '../../lib/machine/virtio-devices.js';
 import { MMIO_DEVICE_WINDOW_START } from '../../lib/machine/layout.js';
 import type { VirtioDevice, VirtioDeviceContext } from '../../lib/virtio/device.js';
 import { MMIO, VirtioMmioTransport } from '../../lib/virtio/mmio.js';
+import { QueueNotifyWatches } from '../../lib/virtio/notify-watch.js';
 import { describeKvm } from '../kvm/harness.js';
 import { until } from '../machine/virtio-fastpath-setup.js';
-import { createMmioRig, type MmioFastPathRig, NOTIFY_ADDRESS, SENTINEL, VIRTIO_GSI } from './mmio-fastpath-setup.js';
+import { createMmioRig, MMIO_BASE, type MmioFastPathRig, NOTIFY_ADDRESS, SENTINEL, VIRTIO_GSI } from './mmio-fastpath-setup.js';
 
 /** A two-queue device that only records which queues were notified (the transport and KVM are the subject). */
 class NotifyRecorder implements VirtioDevice {
@@ -85,6 +86,27 @@ describeKvm('virtio-mmio QueueNotify through ioeventfd on KVM', () => {
     expect(await rig.run()).toBe('intr');
     expect(rig.mmioExits).toEqual([NOTIFY_ADDRESS, NOTIFY_ADDRESS, SENTINEL]);
     expect(device.notified).toEqual([1, 1]);
+  });
+
+  it('a registration KVM refuses (EEXIST: another ioeventfd has queue 1) releases the queues already registered; the bus path stays', async () => {
+    const device = new NotifyRecorder();
+    const logs: string[] = [];
+    rig = createMmioRig([{ value: 0, count: 2 }, { value: 1, count: 1 }], true, { device, log: (m) => logs.push(m) });
+    rig.transport.closeFastPaths();
+    let foreign = 0;
+    const other = new QueueNotifyWatches(rig.fast!, () => { foreign++; }, () => {}, 'other');
+    expect(other.register({ queues: 1, address: () => NOTIFY_ADDRESS, length: 4, datamatch: () => 1 })).toBe(true);
+    rig.transport.enableNotifyFastPath(rig.fast!, MMIO_BASE);
+    expect(rig.transport.notifyFastPathActive).toBe(false);
+    expect(logs.join('\n')).toMatch(/virtio-test: notify fast path unavailable at 0x[0-9a-f]+: .*EEXIST/);
+    expect(await rig.run()).toBe('intr');
+    // Queue 0's ioeventfd (registered before queue 1 failed) is gone: both value-0 writes exit and notify via the bus.
+    expect(rig.mmioExits).toEqual([NOTIFY_ADDRESS, NOTIFY_ADDRESS, SENTINEL]);
+    expect(device.notified).toEqual([0, 0]);
+    const r = rig;
+    await until(() => foreign > 0, 5000, 'the other watch hearing the value-1 write');
+    expect(r.transport.fastNotifications).toBe(0);
+    other.release();
   });
 
   it('attachVirtioDevices gives virtio-mmio transports the KVM fast path and releases it on close', async () => {
