@@ -291,15 +291,16 @@ export class VirtioPciTransport {
   /**
    * MSI-X enabled: the queue's (or msix_config's) vector, nothing for NO_VECTOR. MSI-X disabled: set the ISR bit
    * and raise the function's interrupt; PciFunction turns that into INTA# unless COMMAND.Interrupt-Disable is set,
-   * and keeps INTA# low whenever MSI-X is enabled (so a bit left in the ISR then cannot assert it).
+   * and keeps INTA# low whenever MSI-X is enabled. The configuration bit is set in either mode (§4.1.4.5.1).
    */
   private signal(kind: 'queue' | 'config', queueIndex: number): void {
+    if (kind === 'config') this.isr |= ISR_CONFIG;
     if (this.msix.enabled) {
       const vector = kind === 'queue' ? this.queueVectors[queueIndex] ?? VIRTIO_MSI_NO_VECTOR : this.msixConfig;
       if (vector !== VIRTIO_MSI_NO_VECTOR) this.msix.notify(vector);
       return;
     }
-    this.isr |= kind === 'queue' ? ISR_QUEUE : ISR_CONFIG;
+    if (kind === 'queue') this.isr |= ISR_QUEUE;
     this.pci.setIntxLevel(true);
   }
 
