@@ -138,7 +138,7 @@ export class Machine extends EventEmitter {
         memory, mmio, accelerator.interrupts, (m) => log(`nodevmm: ${m}`), { pio, msi: accelerator.msi, fastPaths: accelerator.fastPaths },
       );
       const cmdline = [config.cmdline, virtio.cmdline].filter((s) => s !== '').join(' ');
-      const boot = await loadKernel(memory, config, cmdline, memoryBytes);
+      const boot = await loadKernel(memory, config, cmdline, memoryBytes, options.virtioTransport === 'pci');
       accelerator.createVcpus(config.cpus, boot.entry);
       machine = new Machine(config, accelerator, options, {
         memory, pio, mmio, clock, timers, devices, virtio, boot, cmdline,
@@ -314,7 +314,7 @@ export class Machine extends EventEmitter {
       if (t.reset) t.reset();
       else t.core.reset();
     }
-    this.boot = await loadKernel(this.memory, this.config, this.cmdline, this.config.memoryMiB * MiB);
+    this.boot = await loadKernel(this.memory, this.config, this.cmdline, this.config.memoryMiB * MiB, this.options.virtioTransport === 'pci');
     this.accelerator.resetVcpus(this.boot.entry);
     this.devices.bootMarker.start();
     this.status('nodevmm: machine reset');
@@ -341,12 +341,14 @@ export class Machine extends EventEmitter {
   }
 }
 
-function loadKernel(memory: GuestMemory, config: MachineConfig, cmdline: string, memoryBytes: number): Promise<KernelBootInfo> {
+/** `pci`: the machine has PCI bus 0, so the MP table announces it and its INTx routes. */
+function loadKernel(memory: GuestMemory, config: MachineConfig, cmdline: string, memoryBytes: number, pci: boolean): Promise<KernelBootInfo> {
   return loadKernelFromFiles(memory, {
     kernelPath: config.kernel,
     ...(config.initrd === undefined ? {} : { initrdPath: config.initrd }),
     cmdline,
     memoryBytes,
     cpus: config.cpus,
+    pci,
   });
 }

@@ -77,7 +77,7 @@ export async function attachVirtioDevices(
   let pciBus: VirtioPciBus | undefined;
   if (specs.transport === 'pci') {
     if (!pciResources?.msi) throw new ConfigError('virtioTransport', 'pci needs an accelerator that delivers MSIs');
-    pciBus = new VirtioPciBus(pciResources.pio, mmio, memory, pciResources.msi, log, pciResources.fastPaths);
+    pciBus = new VirtioPciBus(pciResources.pio, mmio, memory, pciResources.msi, log, pciResources.fastPaths, interrupts);
     const bus = pciBus;
     closers.push(async () => bus.detach());
   }
