@@ -1,8 +1,9 @@
 /**
  * TAP backend against the host kernel, and the user-mode network against a real Linux network stack: a TAP
  * moved into a private network namespace plays the guest, busybox udhcpc/wget/nslookup/httpd run inside it.
- * Needs root, /dev/net/tun, `ip`, and the native openTap() (or NODEVMM_TEST_TAP_ADDON=/path/to/a .node exporting
- * openTap with the same contract, for trying this before the addon has it); otherwise skipped with the reason.
+ * Needs root, /dev/net/tun, `ip`, and the native openTap() and PacketFd (NODEVMM_TEST_TAP_ADDON=/path/to/a .node
+ * exporting openTap with the same contract replaces only the opener; frames still go through this addon's
+ * PacketFd); otherwise skipped with the reason.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
