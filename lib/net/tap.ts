@@ -50,22 +50,27 @@ export class TapBackend implements NetBackend {
   /** Open (or attach to) the TAP interface `ifname` ('' lets the kernel choose a name). */
   static open(ifname: string, options: TapBackendOptions = {}): TapBackend {
     const h = openTapFd(ifname);
-    let packets: NativePacketFd;
-    try {
-      packets = openPacketFd(h.fd, MAX_FRAME_BYTES);
-    } catch (e) {
-      closeQuietly(h.fd);
-      throw e;
-    }
-    return new TapBackend(packets, h.fd, h.ifname, options);
+    return TapBackend.fromFd(h.fd, h.ifname, options);
   }
 
   /**
-   * Wrap an already configured TAP fd (IFF_TAP | IFF_NO_PI) opened elsewhere; the backend owns it afterwards
-   * (and makes it non-blocking). If this throws (e.g. TapUnavailableError), the fd is still the caller's.
+   * Wrap an already configured TAP fd (IFF_TAP | IFF_NO_PI) opened elsewhere. The backend owns the fd from this
+   * call on (and makes it non-blocking): if this throws (e.g. TapUnavailableError), the fd has been closed.
    */
   static fromFd(fd: number, ifname: string, options: TapBackendOptions = {}): TapBackend {
-    return new TapBackend(openPacketFd(fd, MAX_FRAME_BYTES), fd, ifname, options);
+    let packets: NativePacketFd;
+    try {
+      packets = openPacketFd(fd, MAX_FRAME_BYTES);
+    } catch (e) {
+      closeQuietly(fd);
+      throw e;
+    }
+    try {
+      return new TapBackend(packets, fd, ifname, options);
+    } catch (e) {
+      packets.close(); // e.g. an fd the kernel cannot poll
+      throw e;
+    }
   }
 
   /** Frames waiting to be written: always 0, since each send() writes at once (kept for API compatibility). */

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNative, type NativePacketFd } from '../../lib/kvm/native.js';
+import { TapBackend } from '../../lib/net/tap.js';
 
 const run = promisify(execFile);
 
@@ -170,6 +171,12 @@ describe.skipIf(addonReason !== null)('native PacketFd', () => {
     expect(() => p.start(() => {})).toThrow(/uv_poll/);
     p.close();
     expect(p.fd).toBe(-1);
+  });
+
+  it('TapBackend.fromFd owns the fd even when it fails: an unpollable fd is closed and the error names uv_poll', () => {
+    const fd = openSync(join(dir, 'not-a-tap'), 'w+');
+    expect(() => TapBackend.fromFd(fd, 'nottap0')).toThrow(/uv_poll/);
+    expect(() => fstatSync(fd)).toThrow(expect.objectContaining({ code: 'EBADF' }));
   });
 
   describe.skipIf(tapSkip !== null)('on a TAP', () => {
