@@ -62,23 +62,29 @@ Napi::Value PacketFd::Start(const Napi::CallbackInfo& info) {
   if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "PacketFd start: onFrames must be a function");
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) throw Napi::Error::New(env, "PacketFd start: no event loop");
-  auto* poll = new uv_poll_t;
-  int r = uv_poll_init(loop, poll, fd_);
+  auto* w = new Watcher{};
+  int r = uv_poll_init(loop, &w->poll, fd_);
   if (r < 0) {
-    delete poll;
+    delete w;
     throw Napi::Error::New(env, std::string("PacketFd start: uv_poll_init: ") + uv_strerror(r));
   }
-  poll->data = this;
-  r = uv_poll_start(poll, UV_READABLE, OnReadable);
+  w->poll.data = w;
+  if (napi_add_async_cleanup_hook(env, OnEnvTeardown, w, &w->hook) != napi_ok) {
+    w->hook = nullptr;
+    CloseWatcher(w);
+    throw Napi::Error::New(env, "PacketFd start: napi_add_async_cleanup_hook failed");
+  }
+  r = uv_poll_start(&w->poll, UV_READABLE, OnReadable);
   if (r < 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    CloseWatcher(w);
     throw Napi::Error::New(env, std::string("PacketFd start: uv_poll_start: ") + uv_strerror(r));
   }
   // Like EventFd.watch: a link alone must not keep the process alive; whatever runs the guest does.
-  uv_unref(reinterpret_cast<uv_handle_t*>(poll));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&w->poll));
+  w->owner = this;
   napi_value name = Napi::String::New(env, "nodevmm:packetfd");
   napi_async_init(env, nullptr, name, &asyncContext_);
-  poll_ = poll;
+  poll_ = w;
   env_ = env;
   callback_ = Napi::Persistent(info[0].As<Napi::Function>());
   Ref();
@@ -113,8 +119,8 @@ Napi::Value PacketFd::Close(const Napi::CallbackInfo& info) {
 
 void PacketFd::StopPolling() {
   if (poll_ == nullptr) return;
-  uv_poll_stop(poll_);
-  uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+  poll_->owner = nullptr;
+  CloseWatcher(poll_);
   poll_ = nullptr;
   if (asyncContext_ != nullptr) {
     if (inCallback_ && retiredContext_ == nullptr) {  // the first one released during a call is the one in use
@@ -127,9 +133,32 @@ void PacketFd::StopPolling() {
   callback_.Reset();
 }
 
+void PacketFd::CloseWatcher(Watcher* w) {
+  if (w->closing) return;
+  w->closing = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), [](uv_handle_t* h) {
+    auto* closed = static_cast<Watcher*>(h->data);
+    if (closed->hook != nullptr) napi_remove_async_cleanup_hook(closed->hook);  // lets teardown proceed
+    delete closed;
+  });
+}
+
+// The environment is being torn down with the watcher still open (a worker ending without close()): close the
+// handle and the fd now, without calling into JS; the close callback then completes the hook.
+void PacketFd::OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg) {
+  auto* w = static_cast<Watcher*>(arg);
+  if (PacketFd* owner = w->owner) {
+    w->owner = nullptr;
+    owner->poll_ = nullptr;
+    if (owner->fd_ >= 0) close(owner->fd_);
+    owner->fd_ = -1;
+  }
+  CloseWatcher(w);
+}
+
 void PacketFd::OnReadable(uv_poll_t* handle, int status, int events) {
-  auto* self = static_cast<PacketFd*>(handle->data);
-  if (self->poll_ != handle || self->fd_ < 0) return;
+  auto* self = static_cast<Watcher*>(handle->data)->owner;
+  if (self == nullptr || self->fd_ < 0) return;
   Napi::Env env(self->env_);
   Napi::HandleScope scope(env);
   // Local handles keep the wrapper and the callback alive through the call even if it closes this object (which

@@ -29,6 +29,18 @@ class PacketFd : public Napi::ObjectWrap<PacketFd> {
   void StopPolling();
   static void OnReadable(uv_poll_t* handle, int status, int events);
 
+  // The uv_poll_t and the environment cleanup hook that outlives it: while the handle is open or closing, the
+  // hook holds the environment's teardown (a worker exiting) until the close callback has run — after teardown
+  // Node may unload this addon, and with it the close callback's code.
+  struct Watcher {
+    uv_poll_t poll;
+    PacketFd* owner;  // null once the owner let go (stopped, or the environment is going away)
+    napi_async_cleanup_hook_handle hook = nullptr;
+    bool closing = false;
+  };
+  static void CloseWatcher(Watcher* w);
+  static void OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg);
+
   int fd_ = -1;
   size_t maxFrame_ = 0;
   // Frames longer than maxFrame_ (read truncated, dropped).
@@ -37,7 +49,7 @@ class PacketFd : public Napi::ObjectWrap<PacketFd> {
   std::vector<uint8_t> scratch_;
   // While started: a uv_poll_t in the JS thread's loop, the callback, and a strong reference to this object so
   // it is not collected while the loop still points at it.
-  uv_poll_t* poll_ = nullptr;
+  Watcher* poll_ = nullptr;
   napi_env env_ = nullptr;
   napi_async_context asyncContext_ = nullptr;
   Napi::FunctionReference callback_;

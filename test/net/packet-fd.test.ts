@@ -7,15 +7,18 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { closeSync, constants, existsSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { constants as osConstants, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadNative, type NativePacketFd } from '../../lib/kvm/native.js';
 import { TapBackend } from '../../lib/net/tap.js';
 
 const run = promisify(execFile);
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 type PacketFdClass = new (fd: number, maxFrameBytes: number) => NativePacketFd;
 function packetFdClass(): PacketFdClass | string {
@@ -171,6 +174,46 @@ describe.skipIf(addonReason !== null)('native PacketFd', () => {
     expect(() => p.start(() => {})).toThrow(/uv_poll/);
     p.close();
     expect(p.fd).toBe(-1);
+  });
+
+  it('a worker that ends with its PacketFd still watching shuts down cleanly and closes the fd', { timeout: 60_000 }, async () => {
+    // Only the worker loads the addon, so Node unloads it when the worker's environment goes away: a handle
+    // closed too late would call into unmapped code (this crashed the process before the cleanup hook).
+    const addonPath = (createRequire(import.meta.url)('node-gyp-build') as { path(dir: string): string }).path(REPO);
+    const fifoPath = join(dir, 'worker.fifo');
+    execFileSync('mkfifo', [fifoPath]);
+    // The worker: watch a FIFO with data waiting, report the fd, then end in one of three ways.
+    writeFileSync(join(dir, 'worker.cjs'), `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const fs = require('node:fs');
+      const { PacketFd } = require(workerData.addonPath);
+      const fd = fs.openSync(workerData.fifoPath, 'r+');
+      const p = new PacketFd(fd, 1500);
+      p.start(() => {});
+      fs.writeSync(fd, 'x');
+      setTimeout(() => {
+        parentPort.postMessage(fd);
+        if (workerData.how === 'close-then-exit') p.close();
+        if (workerData.how !== 'terminate') process.exit(0);
+      }, 50);
+      setInterval(() => {}, 1000);
+    `);
+    writeFileSync(join(dir, 'main.mjs'), `
+      import { Worker } from 'node:worker_threads';
+      import { fstatSync } from 'node:fs';
+      const [workerFile, addonPath, fifoPath] = process.argv.slice(2);
+      for (const how of ['terminate', 'exit', 'close-then-exit']) {
+        const w = new Worker(workerFile, { workerData: { addonPath, fifoPath, how } });
+        const fd = await new Promise((r) => w.once('message', r));
+        if (how === 'terminate') await w.terminate(); else await new Promise((r) => w.once('exit', r));
+        let open = true;
+        try { fstatSync(fd); } catch { open = false; }
+        console.log(how + ' fd-open=' + open);
+      }
+    `);
+    const r = await run(process.execPath, [join(dir, 'main.mjs'), join(dir, 'worker.cjs'), addonPath, fifoPath], { timeout: 30_000 }).catch((e: { code?: unknown; signal?: unknown; stdout?: string; stderr?: string }) => ({ failed: e }));
+    if ('failed' in r) throw new Error(`the child failed (${String(r.failed.code ?? r.failed.signal)}): ${r.failed.stdout}${r.failed.stderr}`);
+    expect(r.stdout.trim().split('\n')).toEqual(['terminate fd-open=false', 'exit fd-open=false', 'close-then-exit fd-open=false']);
   });
 
   it('TapBackend.fromFd owns the fd even when it fails: an unpollable fd is closed and the error names uv_poll', () => {
