@@ -180,8 +180,12 @@ describe('MP table', () => {
     writeMpTable(mem, { cpus: 2, pci: true, irq0ToPin2: false });
     const t = parseMpTables(mem);
     expect(t.buses).toEqual([{ id: 0, type: 'PCI   ' }, { id: 1, type: 'ISA   ' }]);
-    expect(t.irqs).toHaveLength(16);
-    expect(t.irqs.every((i) => i.pin === i.irq && i.bus === 1)).toBe(true);
+    const isa = t.irqs.filter((i) => i.bus === 1);
+    expect(isa).toHaveLength(16);
+    expect(isa.every((i) => i.pin === i.irq)).toBe(true);
+    // INTA# of PCI slots 1-31, source IRQ (device << 2) | 0 (see test/pci/mptable-intx.test.ts for the routing).
+    const pci = t.irqs.filter((i) => i.bus === 0);
+    expect(pci.map((i) => i.irq)).toEqual(Array.from({ length: 31 }, (_, k) => (k + 1) << 2));
   });
 
   it('refuses impossible CPU counts', () => {
