@@ -32,7 +32,7 @@ EventFd::EventFd(const Napi::CallbackInfo& info) : Napi::ObjectWrap<EventFd>(inf
 }
 
 EventFd::~EventFd() {
-  StopWatching();
+  watch_.Stop();
   if (fd_ >= 0) close(fd_);
 }
 
@@ -62,10 +62,7 @@ Napi::Value EventFd::Read(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value EventFd::Close(const Napi::CallbackInfo& info) {
-  if (poll_ != nullptr) {
-    StopWatching();
-    Unref();
-  }
+  watch_.Stop();
   if (fd_ >= 0) {
     close(fd_);
     fd_ = -1;
@@ -78,59 +75,23 @@ Napi::Value EventFd::Close(const Napi::CallbackInfo& info) {
 Napi::Value EventFd::Watch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (fd_ < 0) throw Napi::Error::New(env, "eventfd watch: the eventfd is closed");
-  if (poll_ != nullptr) throw Napi::Error::New(env, "eventfd watch: already watched");
+  if (watch_.IsActive()) throw Napi::Error::New(env, "eventfd watch: already watched");
   if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "eventfd watch: callback must be a function");
   // The loop must never block on read(); KVM does not care about the flag on its side of the fd.
   int flags = fcntl(fd_, F_GETFL);
   if (flags < 0 || fcntl(fd_, F_SETFL, flags | O_NONBLOCK) < 0) throw ErrnoError(env, errno, "fcntl(eventfd)");
-  uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) throw Napi::Error::New(env, "eventfd watch: no event loop");
-  auto* poll = new uv_poll_t;
-  int r = uv_poll_init(loop, poll, fd_);
-  if (r < 0) {
-    delete poll;
-    throw Napi::Error::New(env, std::string("eventfd watch: uv_poll_init: ") + uv_strerror(r));
-  }
-  poll->data = this;
-  r = uv_poll_start(poll, UV_READABLE, OnReadable);
-  if (r < 0) {
-    uv_close(reinterpret_cast<uv_handle_t*>(poll), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-    throw Napi::Error::New(env, std::string("eventfd watch: uv_poll_start: ") + uv_strerror(r));
-  }
-  // A watcher alone must not keep the process alive (a forgotten device would hang exit); whatever runs the
-  // guest keeps the loop alive while signals matter.
-  uv_unref(reinterpret_cast<uv_handle_t*>(poll));
-  napi_value name = Napi::String::New(env, "nodevmm:eventfd");
-  napi_async_init(env, nullptr, name, &asyncContext_);
-  poll_ = poll;
-  env_ = env;
-  callback_ = Napi::Persistent(info[0].As<Napi::Function>());
-  Ref();
+  watch_.Start(env, Value(), fd_, UV_READABLE, info[0].As<Napi::Function>(), "nodevmm:eventfd", "eventfd watch");
   return env.Undefined();
 }
 
 // unwatch(): stop calling back (idempotent). A signal already counted stays in the counter.
 Napi::Value EventFd::Unwatch(const Napi::CallbackInfo& info) {
-  if (poll_ != nullptr) {
-    StopWatching();
-    Unref();
-  }
+  watch_.Stop();
   return info.Env().Undefined();
 }
 
-void EventFd::StopWatching() {
-  if (poll_ == nullptr) return;
-  uv_poll_stop(poll_);
-  uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-  poll_ = nullptr;
-  if (asyncContext_ != nullptr) napi_async_destroy(env_, asyncContext_);
-  asyncContext_ = nullptr;
-  callback_.Reset();
-}
-
-void EventFd::OnReadable(uv_poll_t* handle, int status, int events) {
-  auto* self = static_cast<EventFd*>(handle->data);
-  if (self->poll_ != handle || self->fd_ < 0) return;
+void EventFd::OnReadable(int status) {
+  if (fd_ < 0) return;
   double value;
   if (status < 0) {
     value = status;  // libuv errors are -errno on Linux
@@ -138,19 +99,22 @@ void EventFd::OnReadable(uv_poll_t* handle, int status, int events) {
     uint64_t v = 0;
     ssize_t r;
     do {
-      r = read(self->fd_, &v, sizeof v);
+      r = read(fd_, &v, sizeof v);
     } while (r < 0 && errno == EINTR);
     if (r < 0 && errno == EAGAIN) return;  // someone else read it first
     value = r < 0 ? -errno : static_cast<double>(v);
   }
-  Napi::Env env(self->env_);
-  Napi::HandleScope scope(env);
+  Napi::Env env(watch_.Env());
   napi_value recv;
   napi_get_global(env, &recv);
   napi_value arg = Napi::Number::New(env, value);
-  napi_value result;
-  // MakeCallback: microtasks run afterwards and exceptions are reported as uncaught, as for any loop callback.
-  napi_make_callback(env, self->asyncContext_, recv, self->callback_.Value(), 1, &arg, &result);
+  watch_.Deliver(recv, 1, &arg);
+}
+
+// The environment (a worker) is going away while watched: nothing can use the eventfd any more.
+void EventFd::OnWatchTeardown() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
 }
 
 }  // namespace nodevmm

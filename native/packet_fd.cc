@@ -43,7 +43,7 @@ PacketFd::PacketFd(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PacketFd>(
 }
 
 PacketFd::~PacketFd() {
-  StopPolling();
+  watch_.Stop();
   if (fd_ >= 0) close(fd_);
 }
 
@@ -58,36 +58,10 @@ Napi::Value PacketFd::Oversized(const Napi::CallbackInfo& info) { return Napi::N
 Napi::Value PacketFd::Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (fd_ < 0) throw Napi::Error::New(env, "PacketFd start: the fd is closed");
-  if (poll_ != nullptr) throw Napi::Error::New(env, "PacketFd start: already started");
+  if (watch_.IsActive()) throw Napi::Error::New(env, "PacketFd start: already started");
   if (!info[0].IsFunction()) throw Napi::TypeError::New(env, "PacketFd start: onFrames must be a function");
-  uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) throw Napi::Error::New(env, "PacketFd start: no event loop");
-  auto* w = new Watcher{};
-  int r = uv_poll_init(loop, &w->poll, fd_);
-  if (r < 0) {
-    delete w;
-    throw Napi::Error::New(env, std::string("PacketFd start: uv_poll_init: ") + uv_strerror(r));
-  }
-  w->poll.data = w;
-  if (napi_add_async_cleanup_hook(env, OnEnvTeardown, w, &w->hook) != napi_ok) {
-    w->hook = nullptr;
-    CloseWatcher(w);
-    throw Napi::Error::New(env, "PacketFd start: napi_add_async_cleanup_hook failed");
-  }
-  r = uv_poll_start(&w->poll, UV_READABLE, OnReadable);
-  if (r < 0) {
-    CloseWatcher(w);
-    throw Napi::Error::New(env, std::string("PacketFd start: uv_poll_start: ") + uv_strerror(r));
-  }
-  // Like EventFd.watch: a link alone must not keep the process alive; whatever runs the guest does.
-  uv_unref(reinterpret_cast<uv_handle_t*>(&w->poll));
-  w->owner = this;
-  napi_value name = Napi::String::New(env, "nodevmm:packetfd");
-  napi_async_init(env, nullptr, name, &asyncContext_);
-  poll_ = w;
-  env_ = env;
-  callback_ = Napi::Persistent(info[0].As<Napi::Function>());
-  Ref();
+  // Like EventFd.watch: a link alone does not keep the process alive; whatever runs the guest does.
+  watch_.Start(env, Value(), fd_, UV_READABLE, info[0].As<Napi::Function>(), "nodevmm:packetfd", "PacketFd start");
   return env.Undefined();
 }
 
@@ -106,10 +80,7 @@ Napi::Value PacketFd::Send(const Napi::CallbackInfo& info) {
 // close(): stop the watcher and close the fd now; idempotent. Safe from inside onFrames (the batch being
 // delivered is complete; nothing reads the fd after the callback returns).
 Napi::Value PacketFd::Close(const Napi::CallbackInfo& info) {
-  if (poll_ != nullptr) {
-    StopPolling();
-    Unref();
-  }
+  watch_.Stop();
   if (fd_ >= 0) {
     close(fd_);
     fd_ = -1;
@@ -117,60 +88,20 @@ Napi::Value PacketFd::Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void PacketFd::StopPolling() {
-  if (poll_ == nullptr) return;
-  poll_->owner = nullptr;
-  CloseWatcher(poll_);
-  poll_ = nullptr;
-  if (asyncContext_ != nullptr) {
-    if (inCallback_ && retiredContext_ == nullptr) {  // the first one released during a call is the one in use
-      retiredContext_ = asyncContext_;
-    } else {
-      napi_async_destroy(env_, asyncContext_);
-    }
-  }
-  asyncContext_ = nullptr;
-  callback_.Reset();
+// The environment (a worker) is going away while started: close the fd now, as close() would have.
+void PacketFd::OnWatchTeardown() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
 }
 
-void PacketFd::CloseWatcher(Watcher* w) {
-  if (w->closing) return;
-  w->closing = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), [](uv_handle_t* h) {
-    auto* closed = static_cast<Watcher*>(h->data);
-    if (closed->hook != nullptr) napi_remove_async_cleanup_hook(closed->hook);  // lets teardown proceed
-    delete closed;
-  });
-}
-
-// The environment is being torn down with the watcher still open (a worker ending without close()): close the
-// handle and the fd now, without calling into JS; the close callback then completes the hook.
-void PacketFd::OnEnvTeardown(napi_async_cleanup_hook_handle hook, void* arg) {
-  auto* w = static_cast<Watcher*>(arg);
-  if (PacketFd* owner = w->owner) {
-    w->owner = nullptr;
-    owner->poll_ = nullptr;
-    if (owner->fd_ >= 0) close(owner->fd_);
-    owner->fd_ = -1;
-  }
-  CloseWatcher(w);
-}
-
-void PacketFd::OnReadable(uv_poll_t* handle, int status, int events) {
-  auto* self = static_cast<Watcher*>(handle->data)->owner;
-  if (self == nullptr || self->fd_ < 0) return;
-  Napi::Env env(self->env_);
-  Napi::HandleScope scope(env);
-  // Local handles keep the wrapper and the callback alive through the call even if it closes this object (which
-  // drops the persistent references).
-  Napi::Object keepAlive = self->Value();
-  Napi::Function callback = self->callback_.Value();
-
+void PacketFd::OnReadable(int status) {
+  if (fd_ < 0) return;
+  Napi::Env env(watch_.Env());
   Napi::Array frames = Napi::Array::New(env);
   uint32_t count = 0;
   int error = 0;
   for (int reads = 0; error == 0 && reads < kBatchFrames; reads++) {
-    ssize_t n = read(self->fd_, self->scratch_.data(), self->scratch_.size());
+    ssize_t n = read(fd_, scratch_.data(), scratch_.size());
     if (n < 0) {
       if (errno == EINTR) {
         reads--;
@@ -183,31 +114,20 @@ void PacketFd::OnReadable(uv_poll_t* handle, int status, int events) {
       error = -EPIPE;  // end of stream: the fd will stay readable, so polling must stop
       break;
     }
-    if (static_cast<size_t>(n) > self->maxFrame_) {
-      self->oversized_++;
+    if (static_cast<size_t>(n) > maxFrame_) {
+      oversized_++;
       continue;
     }
-    frames.Set(count++, Napi::Buffer<uint8_t>::Copy(env, self->scratch_.data(), static_cast<size_t>(n)));
+    frames.Set(count++, Napi::Buffer<uint8_t>::Copy(env, scratch_.data(), static_cast<size_t>(n)));
   }
   // libuv reports EPOLLERR as UV_EBADF (and has stopped the handle); the read above names the real error
   // (e.g. EBADFD once a TAP's interface is deleted), otherwise report libuv's (-errno on Linux).
   if (error == 0 && status < 0) error = status;
   if (count == 0 && error == 0) return;  // spurious wake-up, or only oversized frames
-  self->inCallback_ = true;
-  napi_async_context context = self->asyncContext_;
   // A failing fd would be readable (or in error) forever: stop before reporting, so the report comes once.
-  if (error != 0) {
-    self->StopPolling();
-    self->Unref();
-  }
+  if (error != 0) watch_.Stop();
   napi_value args[2] = {frames, Napi::Number::New(env, error)};
-  napi_value result;
-  // MakeCallback: microtasks run afterwards and exceptions are reported as uncaught, as for any loop callback.
-  napi_make_callback(env, context, keepAlive, callback, 2, args, &result);
-  self->inCallback_ = false;
-  // A context released during the call (close() or an error) is destroyed only now that the call is over.
-  if (self->retiredContext_ != nullptr) napi_async_destroy(env, self->retiredContext_);
-  self->retiredContext_ = nullptr;
+  watch_.Deliver(Value(), 2, args);
 }
 
 }  // namespace nodevmm

@@ -182,7 +182,7 @@ describe.skipIf(addonReason !== null)('native PacketFd', () => {
     const addonPath = (createRequire(import.meta.url)('node-gyp-build') as { path(dir: string): string }).path(REPO);
     const fifoPath = join(dir, 'worker.fifo');
     execFileSync('mkfifo', [fifoPath]);
-    // The worker: watch a FIFO with data waiting, report the fd, then end in one of three ways.
+    // The worker: watch a FIFO with data waiting, report the fd, then end in one of four ways.
     writeFileSync(join(dir, 'worker.cjs'), `
       const { parentPort, workerData } = require('node:worker_threads');
       const fs = require('node:fs');
@@ -191,21 +191,27 @@ describe.skipIf(addonReason !== null)('native PacketFd', () => {
       const p = new PacketFd(fd, 1500);
       p.start(() => {});
       fs.writeSync(fd, 'x');
+      const alive = setInterval(() => {}, 1000);
       setTimeout(() => {
         parentPort.postMessage(fd);
         if (workerData.how === 'close-then-exit') p.close();
-        if (workerData.how !== 'terminate') process.exit(0);
+        // 'return': nothing keeps the loop alive any more (the watcher is unref'd), so the worker ends started.
+        if (workerData.how === 'return') clearInterval(alive);
+        else if (workerData.how !== 'terminate') process.exit(0);
       }, 50);
-      setInterval(() => {}, 1000);
     `);
     writeFileSync(join(dir, 'main.mjs'), `
       import { Worker } from 'node:worker_threads';
       import { fstatSync } from 'node:fs';
       const [workerFile, addonPath, fifoPath] = process.argv.slice(2);
-      for (const how of ['terminate', 'exit', 'close-then-exit']) {
+      for (const how of ['terminate', 'exit', 'close-then-exit', 'return']) {
         const w = new Worker(workerFile, { workerData: { addonPath, fifoPath, how } });
+        // Listen for 'exit' from the start: a worker calling process.exit() may be gone before the message's
+        // continuation runs.
+        const exited = new Promise((r) => w.once('exit', r));
         const fd = await new Promise((r) => w.once('message', r));
-        if (how === 'terminate') await w.terminate(); else await new Promise((r) => w.once('exit', r));
+        if (how === 'terminate') await w.terminate();
+        await exited;
         let open = true;
         try { fstatSync(fd); } catch { open = false; }
         console.log(how + ' fd-open=' + open);
@@ -213,7 +219,7 @@ describe.skipIf(addonReason !== null)('native PacketFd', () => {
     `);
     const r = await run(process.execPath, [join(dir, 'main.mjs'), join(dir, 'worker.cjs'), addonPath, fifoPath], { timeout: 30_000 }).catch((e: { code?: unknown; signal?: unknown; stdout?: string; stderr?: string }) => ({ failed: e }));
     if ('failed' in r) throw new Error(`the child failed (${String(r.failed.code ?? r.failed.signal)}): ${r.failed.stdout}${r.failed.stderr}`);
-    expect(r.stdout.trim().split('\n')).toEqual(['terminate fd-open=false', 'exit fd-open=false', 'close-then-exit fd-open=false']);
+    expect(r.stdout.trim().split('\n')).toEqual(['terminate fd-open=false', 'exit fd-open=false', 'close-then-exit fd-open=false', 'return fd-open=false']);
   });
 
   it('TapBackend.fromFd owns the fd even when it fails: an unpollable fd is closed and the error names uv_poll', () => {
