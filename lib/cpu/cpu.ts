@@ -76,6 +76,11 @@ export const TSC_HZ = 1_000_000_000;
  */
 const JIT_THRESHOLD = 200_000;
 
+/** Code-epoch increment; the low bits tell SMP CPUs apart (so at most this many CPUs share a decoded-code cache). */
+const EPOCH_STEP = 1024;
+/** Epochs stay below this (a Smi on every V8 build); reaching it renumbers the successor links. */
+const EPOCH_LIMIT = 0x3fffffff - EPOCH_STEP;
+
 const TLB_BITS = 12;
 const TLB_SIZE = 1 << TLB_BITS;
 const TLB_MASK = TLB_SIZE - 1;
@@ -161,7 +166,11 @@ export class Cpu {
   private lastCodePage = -1;
   private lastCodeArr: Array<Insn | undefined> = [];
   private readonly scratchInsn = new Insn();
-  /** Bumped whenever cached successor links between decoded instructions may have become stale. */
+  /**
+   * Bumped (by EPOCH_STEP) whenever cached successor links between decoded instructions may have become stale. SMP
+   * CPUs sharing the decoded-code cache differ in the low bits (their index), so that links one CPU recorded (valid
+   * for its own page tables) are never followed by another. An integer, so the links' epoch fields stay unboxed.
+   */
   codeEpoch = 0;
 
   // ---- hooks ----
@@ -243,12 +252,12 @@ export class Cpu {
     else if ((this.cr0 & CR0_PE) && (this.segAttr[CS]! & SA_DB)) this.mode = 32;
     else this.mode = 16;
     if (prev !== this.mode) this.lastCodePage = -1;
-    this.codeEpoch++;
+    this.bumpEpoch();
     this.updateAccess();
   }
 
   updateAccess(): void {
-    this.codeEpoch++;
+    this.bumpEpoch();
     const user = this.cpl === 3;
     this.accR = (user ? T_RU : T_RS) | T_RAM;
     this.accW = (user ? T_WU : T_WS) | T_RAM;
@@ -355,14 +364,14 @@ export class Cpu {
   // ---------------------------------------------------------------- TLB + memory
 
   flushTlb(includeGlobal: boolean): void {
-    this.codeEpoch++;
+    this.bumpEpoch();
     if (includeGlobal) { this.tlbTag.fill(NaN); return; }
     const tags = this.tlbTag, fl = this.tlbFlags;
     for (let k = 0; k < TLB_SIZE; k++) if (!(fl[k]! & T_GLOBAL)) tags[k] = NaN;
   }
 
   invlpg(lin: number): void {
-    this.codeEpoch++;
+    this.bumpEpoch();
     const vpn = Math.floor(lin / 4096);
     const h = vpn & TLB_MASK;
     if (this.tlbTag[h] === vpn) this.tlbTag[h] = NaN;
@@ -580,24 +589,35 @@ export class Cpu {
   invalidatePhysPage(ppn: number): void {
     if (this.icache.delete(ppn)) {
       for (const p of this.codePeers) {
-        p.codeEpoch++;
+        p.bumpEpoch();
         if (ppn === p.lastCodePage) p.lastCodePage = -1;
       }
     }
   }
 
+  /** Advance the code epoch (invalidates successor links); renumbers every link before the epoch leaves int32. */
+  bumpEpoch(): void {
+    const e = this.codeEpoch + EPOCH_STEP;
+    if (e < EPOCH_LIMIT) { this.codeEpoch = e; return; }
+    for (const page of this.icache.values()) {
+      for (const insn of page) if (insn !== undefined) { insn.fallEpoch = -1; insn.takenEpoch = -1; }
+    }
+    this.codePeers.forEach((p, k) => { p.codeEpoch = EPOCH_STEP + (p.codePeers.length > 1 ? k : 0); });
+  }
+
   /**
    * SMP: make every CPU in `cpus` (same guest RAM) share one decoded-code cache, so that a write by any of them to a
-   * page another one has decoded invalidates it for all. Each CPU's epoch gets a distinct fractional part, so that
+   * page another one has decoded invalidates it for all. Each CPU's epoch gets distinct low bits (its index), so that
    * successor links one CPU recorded (valid for its own page tables) are never followed by another.
    */
   shareCodeCache(cpus: readonly Cpu[]): void {
+    if (cpus.length > EPOCH_STEP) throw new RangeError(`cpu: at most ${EPOCH_STEP} CPUs can share a decoded-code cache, got ${cpus.length}`);
     const shared = this.icache;
     cpus.forEach((p, k) => {
       p.icache = shared;
       p.codePeers = cpus;
       p.lastCodePage = -1;
-      p.codeEpoch = Math.floor(p.codeEpoch) + 1 + k / 1024;
+      p.codeEpoch = (Math.floor(p.codeEpoch / EPOCH_STEP) + 1) * EPOCH_STEP + k;
     });
   }
 
@@ -610,7 +630,7 @@ export class Cpu {
   /** Drop all cached translations and decoded instructions (e.g. after importing state). */
   invalidateAll(): void {
     this.icache.clear(); this.flushTlb(true);
-    for (const p of this.codePeers) { p.lastCodePage = -1; p.codeEpoch++; }
+    for (const p of this.codePeers) { p.lastCodePage = -1; p.bumpEpoch(); }
   }
 
   private fetchLin = 0;
@@ -775,16 +795,21 @@ export class Cpu {
         if ((this.flags & F_IF) && this.interrupts !== undefined && this.interrupts.hasInterrupt()) return;
       }
       // Next instruction: through a successor link when valid, else the fetch path (and remember the link).
+      // The taken link is keyed by the RIP as an int32 (so the field is never a boxed double): RIPs of 16/32-bit code
+      // (below 2^32) map one to one onto int32; a 64-bit RIP outside the int32 range gets no link (key NaN).
       const epoch = this.codeEpoch;
-      if (insn.fallRip === nrip && insn.fallEpoch === epoch) insn = insn.fall!;
-      else if (insn.takenRip === nrip && insn.takenEpoch === epoch) insn = insn.taken!;
-      else {
-        const nx = this.fetch();
-        if (insn.cached && nx.cached) {
-          if (nrip === next) { insn.fallRip = nrip; insn.fall = nx; insn.fallEpoch = this.codeEpoch; } else { insn.takenRip = nrip; insn.taken = nx; insn.takenEpoch = this.codeEpoch; }
-        }
-        insn = nx;
+      let key = nrip;
+      if (nrip === next) {
+        if (insn.fallEpoch === epoch) { insn = insn.fall!; continue; }
+      } else {
+        if ((nrip | 0) !== nrip) key = this.mode === 64 ? NaN : nrip | 0;
+        if (insn.takenRip === key && insn.takenEpoch === epoch) { insn = insn.taken!; continue; }
       }
+      const nx = this.fetch();
+      if (insn.cached && nx.cached) {
+        if (nrip === next) { insn.fall = nx; insn.fallEpoch = this.codeEpoch; } else if (key === key) { insn.takenRip = key; insn.taken = nx; insn.takenEpoch = this.codeEpoch; }
+      }
+      insn = nx;
     }
   }
 

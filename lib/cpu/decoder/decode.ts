@@ -11,16 +11,49 @@ export type Handler = (cpu: never, insn: Insn) => void;
 export const DECODE_UD = 1, DECODE_TOO_LONG = 2;
 
 export class Insn {
-  enc: Encoding | null = null;
+  // Field order matters for speed: V8 lays fields out in declaration order, so the ones the run loop touches for
+  // every executed instruction (handler, length, successor links, translator state) and the most used operand
+  // fields come first and share cache lines. Every field holds a small integer, a boolean or an object (no
+  // fractional or large Numbers), so none of them is boxed.
   /** Executor handler, bound by the CPU (typed loosely here to keep the decoder independent of the executor). */
   h: ((cpu: any, insn: Insn) => void) | null = null; // eslint-disable-line @typescript-eslint/no-explicit-any
-  mnemonic = '';
   len = 0;
+  // Successor links (set by the CPU's run loop): the decoded instruction that followed this one last time, for the
+  // fall-through and the taken path, valid while the CPU's code epoch equals the recorded one (-1: none). The
+  // fall-through link is used when the next RIP is this instruction's end; the taken link when the next RIP equals
+  // takenRip, which is recorded only for int32 RIPs (so the field never holds a boxed double).
+  fallEpoch = -1;
+  fall: Insn | null = null;
+  takenEpoch = -1;
+  takenRip = 0;
+  taken: Insn | null = null;
+  // Block translator (lib/cpu/jit): the compiled block starting here (null until hot, and when no block can start
+  // here), an execution count, and the cached page array holding this instruction and its offset there (so the
+  // instructions that follow it in the same physical page can be found).
+  block: CompiledBlock | null = null;
+  hits = 0;
+  cached = false;
   /** Operand size in bytes (1, 2, 4, 8) and address size (2, 4, 8). */
   os = 4;
   as = 4;
+  isMem = false;
+  reg = 0;
+  rm = 0;
+  imm = 0;
+  immHi = 0;
+  cc = -1;
+  base = -1;
+  index = -1;
+  scale = 0;
+  disp = 0;
+  dispHi = 0;
+  ripRel = false;
   /** Segment for the memory operand (override or default), and whether it was overridden. */
   seg = 3;
+  /** Decode mode this was decoded in (16/32/64), for cache validation. */
+  mode = 0;
+  enc: Encoding | null = null;
+  mnemonic = '';
   segOverride = false;
   rep = 0;
   lock = false;
@@ -29,41 +62,13 @@ export class Insn {
   /** Encoding used a VEX/EVEX prefix (length only; not executable). */
   vex = 0;
   modrm = 0;
-  isMem = false;
-  reg = 0;
-  rm = 0;
-  base = -1;
-  index = -1;
-  scale = 0;
-  disp = 0;
-  dispHi = 0;
-  ripRel = false;
-  imm = 0;
-  immHi = 0;
   imm2 = 0;
-  cc = -1;
   opcode = 0;
   map = 0;
-  /** Decode mode this was decoded in (16/32/64), for cache validation. */
-  mode = 0;
   /** Error kind when enc === null. */
   error = 0;
-  // Successor links (set by the CPU's run loop): the decoded instruction that followed this one last time, for the
-  // fall-through and the taken path, valid while the CPU's code epoch is unchanged.
-  cached = false;
-  fallRip = NaN;
-  fall: Insn | null = null;
-  fallEpoch = -1;
-  takenRip = NaN;
-  taken: Insn | null = null;
-  takenEpoch = -1;
-  // Block translator (lib/cpu/jit): the cached page array holding this instruction and its offset there (so the
-  // instructions that follow it in the same physical page can be found), an execution count, and the compiled
-  // block starting here (null until hot, and when no block can start here).
   page: Array<Insn | undefined> | null = null;
   off = 0;
-  hits = 0;
-  block: CompiledBlock | null = null;
 }
 
 /** A translated run of instructions starting at one decoded instruction (lib/cpu/jit/block-compiler.ts). */
