@@ -165,7 +165,6 @@ export class Cpu {
   private codePeers: readonly Cpu[] = [this];
   private lastCodePage = -1;
   private lastCodeArr: Array<Insn | undefined> = [];
-  private readonly scratchInsn = new Insn();
   /**
    * Bumped (by EPOCH_STEP) whenever cached successor links between decoded instructions may have become stale. SMP
    * CPUs sharing the decoded-code cache differ in the low bits (their index), so that links one CPU recorded (valid
@@ -667,16 +666,16 @@ export class Cpu {
   private decodeAndCache(lin: number): Insn {
     this.fetchLin = lin;
     const o = lin & 0xfff;
-    const probe = decode(this.fetchByte, this.mode, this.scratchInsn);
-    const crosses = o + probe.len > 4096;
-    if (probe.enc === null) {
-      if (probe.error === DECODE_TOO_LONG) this.raise(GP, 0);
-      return probe; // handler-less: executes as #UD
+    // Decoded once, into the object that gets cached (a fault while fetching the bytes just drops it).
+    const insn = decode(this.fetchByte, this.mode, new Insn());
+    if (insn.enc === null) {
+      if (insn.error === DECODE_TOO_LONG) this.raise(GP, 0);
+      return insn; // handler-less: executes as #UD
     }
     const h = this.tlbLookup(lin, 2);
     const ppn = this.tlbPhys[h]! / 4096;
-    if (crosses || !(this.tlbFlags[h]! & T_RAM)) { this.bind(probe); return probe; }
-    const insn = decode(this.fetchByte, this.mode, new Insn());
+    // Page-crossing instructions and code outside RAM are decoded at every execution (not cached).
+    if (o + insn.len > 4096 || !(this.tlbFlags[h]! & T_RAM)) { this.bind(insn); return insn; }
     insn.cached = true;
     this.bind(insn);
     let arr = this.icache.get(ppn);
