@@ -6,6 +6,15 @@
 
 namespace nodevmm {
 
+// Reads (and so resets) the counter, retrying on EINTR: 0, or -errno.
+static int ReadCounter(int fd, uint64_t* value) {
+  ssize_t r;
+  do {
+    r = read(fd, value, sizeof *value);
+  } while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : 0;
+}
+
 Napi::Function EventFd::Init(Napi::Env env) {
   return DefineClass(env, "EventFd",
                      {
@@ -53,12 +62,8 @@ Napi::Value EventFd::Write(const Napi::CallbackInfo& info) {
 Napi::Value EventFd::Read(const Napi::CallbackInfo& info) {
   if (fd_ < 0) return Napi::Number::New(info.Env(), -EBADF);
   uint64_t v = 0;
-  ssize_t r;
-  do {
-    r = read(fd_, &v, sizeof v);
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) return Napi::Number::New(info.Env(), -errno);
-  return Napi::Number::New(info.Env(), static_cast<double>(v));
+  int err = ReadCounter(fd_, &v);
+  return Napi::Number::New(info.Env(), err < 0 ? err : static_cast<double>(v));
 }
 
 Napi::Value EventFd::Close(const Napi::CallbackInfo& info) {
@@ -97,12 +102,9 @@ void EventFd::OnReadable(int status) {
     value = status;  // libuv errors are -errno on Linux
   } else {
     uint64_t v = 0;
-    ssize_t r;
-    do {
-      r = read(fd_, &v, sizeof v);
-    } while (r < 0 && errno == EINTR);
-    if (r < 0 && errno == EAGAIN) return;  // someone else read it first
-    value = r < 0 ? -errno : static_cast<double>(v);
+    int err = ReadCounter(fd_, &v);
+    if (err == -EAGAIN) return;  // someone else read it first
+    value = err < 0 ? err : static_cast<double>(v);
   }
   Napi::Env env(watch_.Env());
   napi_value recv;
