@@ -1,6 +1,7 @@
 /**
- * EventFd.watch in a worker_threads Worker that ends with the watch still open (terminated, returning, or
- * process.exit()): the process must survive and the eventfd must be closed. Only the worker loads the addon, so
+ * EventFd.watch in a worker_threads Worker that ends with the watch still open (terminated — also with a signal
+ * pending, or inside the callback —, returning, or process.exit()): the process must survive and the eventfd
+ * must be closed. Only the worker loads the addon, so
  * Node unloads it when the worker's environment goes away; a poll handle whose close callback ran after that
  * would jump into unmapped code (SIGSEGV). Runs in a child process so a crash is a test failure, not a dead
  * test runner. Skipped with the reason when the addon (or its EventFd.watch) is missing.
@@ -43,6 +44,7 @@ const WORKER = `
   e.watch((n) => {
     parentPort.postMessage({ fd: e.fd, counter: n });
     if (workerData.how === 'terminate') return;  // only terminate() ends it
+    if (workerData.how === 'terminate-in-callback') for (;;);  // terminate() interrupts the callback itself
     clearInterval(alive);
     if (workerData.how === 'exit') process.exit(0);
     if (workerData.how === 'unwatch-close') { e.unwatch(); e.close(); }
@@ -58,7 +60,7 @@ const MAIN = `
   import { createRequire } from 'node:module';
   const [workerFile, addonPath] = process.argv.slice(2);
   const isOpen = (fd) => { try { fstatSync(fd); return true; } catch { return false; } };
-  for (const how of ['terminate', 'terminate-pending', 'return', 'exit', 'return', 'unwatch-close']) {
+  for (const how of ['terminate', 'terminate-pending', 'terminate-in-callback', 'return', 'exit', 'return', 'unwatch-close']) {
     const w = new Worker(workerFile, { workerData: { addonPath, how: how === 'terminate-pending' ? 'terminate' : how } });
     const exited = new Promise((r) => w.once('exit', r));
     const { fd, counter } = await new Promise((r) => w.once('message', r));
@@ -91,6 +93,7 @@ describe.skipIf(reason !== null)('EventFd.watch in a worker that ends while watc
     expect(r.stdout.trim().split('\n')).toEqual([
       'terminate counter=3 fd-open=false',
       'terminate-pending counter=3 fd-open=false',
+      'terminate-in-callback counter=3 fd-open=false',
       'return counter=3 fd-open=false',
       'exit counter=3 fd-open=false',
       'return counter=3 fd-open=false',

@@ -168,6 +168,24 @@ describe.skipIf(addonReason !== null)('native PacketFd', () => {
     expect(p.fd).toBe(-1);
   });
 
+  it('start() again from inside the error report: each start reports the condition once, then silence', async () => {
+    const { readFd, writeFd } = fifo();
+    closeSync(writeFd); // no writer: end of stream at once
+    cleanups.pop();
+    const p = new PacketFd(readFd, 1500);
+    const errors: number[] = [];
+    const onFrames = (_frames: Buffer[], error: number): void => {
+      errors.push(error);
+      if (errors.length < 3) p.start(onFrames); // the watcher stopped before this call: it may start again now
+    };
+    p.start(onFrames);
+    await until(() => errors.length === 3, 'three end-of-stream reports');
+    await manyTurns();
+    expect(errors).toEqual([-EPIPE, -EPIPE, -EPIPE]);
+    expect(() => p.start(() => {})).not.toThrow();
+    p.close();
+  });
+
   it('refuses to watch an fd the kernel cannot poll (a regular file), and can still be closed', () => {
     const fd = openSync(join(dir, 'plain'), 'w+');
     const p = new PacketFd(fd, 1500);
