@@ -352,12 +352,13 @@ export class Cpu {
     }
     const o = off >>> 0;
     if (o + size - 1 > this.segLimit[seg]! && (this.cr0 & CR0_PE || o + size - 1 > 0xffff)) this.raise(seg === SS ? SSF : GP, 0);
-    return (this.segBase[seg]! + o) % 4294967296;
+    // ToUint32 (>>> 0) is the modulo 2^32 of this non-negative sum without V8's floating-point fmod call.
+    return (this.segBase[seg]! + o) >>> 0;
   }
 
   /** Current linear address of the instruction pointer. */
   ripLinear(): number {
-    return this.mode === 64 ? this.rip : (this.segBase[CS]! + this.rip) % 4294967296;
+    return this.mode === 64 ? this.rip : (this.segBase[CS]! + this.rip) >>> 0;
   }
 
   // ---------------------------------------------------------------- TLB + memory
@@ -634,7 +635,7 @@ export class Cpu {
 
   private fetchLin = 0;
   private readonly fetchByte = (k: number): number => {
-    const lin = this.mode === 64 ? this.fetchLin + k : (this.fetchLin + k) % 4294967296;
+    const lin = this.mode === 64 ? this.fetchLin + k : (this.fetchLin + k) >>> 0;
     if (this.mode !== 64 && this.rip + k > this.segLimit[CS]!) this.raise(GP, 0);
     const h = this.tlbLookup(lin, 2);
     const fl = this.tlbFlags[h]!;
@@ -774,7 +775,8 @@ export class Cpu {
       } else {
         const rip = this.rip;
         next = rip + insn.len;
-        this.nextRip = this.mode === 64 ? next : this.mode === 32 ? next % 4294967296 : next & 0xffff;
+        // `>>> 0`: modulo 2^32 without a floating-point fmod (next is non-negative outside 64-bit mode).
+        this.nextRip = this.mode === 64 ? next : this.mode === 32 ? next >>> 0 : next & 0xffff;
         const h = insn.h;
         if (h === null) this.undefinedOpcode(insn);
         else h(this, insn);

@@ -67,7 +67,7 @@ export function compileBlock(head: Insn): CompiledBlock | null {
     params.push(`h${k}`, `i${k}`);
     args.push(i.h, i);
     d += i.len;
-    const next = mode === 64 ? `r + ${d}` : mode === 32 ? `(r + ${d}) % 4294967296` : `(r + ${d}) & 65535`;
+    const next = mode === 64 ? `r + ${d}` : mode === 32 ? `(r + ${d}) >>> 0` : `(r + ${d}) & 65535`;
     const inline = emitInline(i, d);
     if (k === n - 1) {
       body.push(`c.blockFall = ${next};`);
