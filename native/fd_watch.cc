@@ -1,5 +1,7 @@
 #include "fd_watch.h"
 
+#include <utility>
+
 namespace nodevmm {
 
 // The libuv handle and the environment cleanup hook that outlives it: while the handle is open or closing, the
@@ -37,9 +39,18 @@ void FdWatch::Start(Napi::Env env, Napi::Object self, int fd, int events, Napi::
     throw Napi::Error::New(env, prefix + "uv_poll_start: " + uv_strerror(r));
   }
   napi_async_context context = nullptr;
-  if (napi_async_init(env, nullptr, Napi::String::New(env, resourceName), &context) != napi_ok) {
+  Napi::ObjectReference selfRef;
+  Napi::FunctionReference callbackRef;
+  try {
+    if (napi_async_init(env, nullptr, Napi::String::New(env, resourceName), &context) != napi_ok) {
+      throw Napi::Error::New(env, prefix + "napi_async_init failed");
+    }
+    selfRef = Napi::Persistent(self);
+    callbackRef = Napi::Persistent(callback);
+  } catch (...) {
+    if (context != nullptr) napi_async_destroy(env, context);
     CloseHandle(h);
-    throw Napi::Error::New(env, prefix + "napi_async_init failed");
+    throw;
   }
   // A watch alone must not keep the process alive (a forgotten device would hang exit); whatever runs the
   // guest keeps the loop alive while its fds matter.
@@ -48,8 +59,8 @@ void FdWatch::Start(Napi::Env env, Napi::Object self, int fd, int events, Napi::
   handle_ = h;
   env_ = env;
   context_ = context;
-  self_ = Napi::Persistent(self);
-  callback_ = Napi::Persistent(callback);
+  self_ = std::move(selfRef);
+  callback_ = std::move(callbackRef);
 }
 
 void FdWatch::Stop() {
