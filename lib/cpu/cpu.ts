@@ -76,8 +76,13 @@ export const TSC_HZ = 1_000_000_000;
  */
 const JIT_THRESHOLD = 200_000;
 
-/** Code-epoch increment; the low bits tell SMP CPUs apart (so at most this many CPUs share a decoded-code cache). */
-const EPOCH_STEP = 1024;
+/**
+ * Code-epoch increment. Below it: bit 0 is set while CPL = 3 (links followed in user mode must have been recorded in
+ * user mode, which cannot execute supervisor-only pages), bits 1-10 are the CPU's index among CPUs sharing a
+ * decoded-code cache (so at most EPOCH_CPUS CPUs share one).
+ */
+const EPOCH_STEP = 2048;
+const EPOCH_CPUS = 1024;
 /** Epochs stay below this (a Smi on every V8 build); reaching it renumbers the successor links. */
 const EPOCH_LIMIT = 0x3fffffff - EPOCH_STEP;
 
@@ -168,9 +173,14 @@ export class Cpu {
   /**
    * Bumped (by EPOCH_STEP) whenever cached successor links between decoded instructions may have become stale. SMP
    * CPUs sharing the decoded-code cache differ in the low bits (their index), so that links one CPU recorded (valid
-   * for its own page tables) are never followed by another. An integer, so the links' epoch fields stay unboxed.
+   * for its own page tables) are never followed by another; bit 0 tells user mode from supervisor mode, so a CPL
+   * change switches between two sets of links instead of invalidating them (a system call no longer drops every
+   * kernel link). An integer, so the links' epoch fields stay unboxed.
    */
   codeEpoch = 0;
+  /** CS base and limit the current successor links were recorded with. */
+  private linkCsBase = NaN;
+  private linkCsLimit = NaN;
 
   // ---- hooks ----
   codeHooks: Array<{ begin: number; end: number; fn: CodeHook }> = [];
@@ -250,14 +260,20 @@ export class Cpu {
     if ((this.efer & EFER_LMA) && (this.segAttr[CS]! & SA_L)) this.mode = 64;
     else if ((this.cr0 & CR0_PE) && (this.segAttr[CS]! & SA_DB)) this.mode = 32;
     else this.mode = 16;
-    if (prev !== this.mode) this.lastCodePage = -1;
-    this.bumpEpoch();
+    // Links are keyed by RIP, so they stay valid while the decode mode and CS base and limit stay the same (a
+    // SYSCALL/SYSRET or interrupt between flat segments keeps them).
+    const base = this.segBase[CS]!, limit = this.segLimit[CS]!;
+    if (prev !== this.mode || base !== this.linkCsBase || limit !== this.linkCsLimit) {
+      this.lastCodePage = -1;
+      this.linkCsBase = base; this.linkCsLimit = limit;
+      this.bumpEpoch();
+    }
     this.updateAccess();
   }
 
   updateAccess(): void {
-    this.bumpEpoch();
     const user = this.cpl === 3;
+    this.codeEpoch = (this.codeEpoch & ~1) | (user ? 1 : 0);
     this.accR = (user ? T_RU : T_RS) | T_RAM;
     this.accW = (user ? T_WU : T_WS) | T_RAM;
     this.accX = (user ? T_XU : T_XS) | T_RAM;
@@ -602,7 +618,7 @@ export class Cpu {
     for (const page of this.icache.values()) {
       for (const insn of page) if (insn !== undefined) { insn.fallEpoch = -1; insn.takenEpoch = -1; }
     }
-    this.codePeers.forEach((p, k) => { p.codeEpoch = EPOCH_STEP + (p.codePeers.length > 1 ? k : 0); });
+    this.codePeers.forEach((p, k) => { p.codeEpoch = EPOCH_STEP + (p.codePeers.length > 1 ? k << 1 : 0) + (p.cpl === 3 ? 1 : 0); });
   }
 
   /**
@@ -611,13 +627,13 @@ export class Cpu {
    * successor links one CPU recorded (valid for its own page tables) are never followed by another.
    */
   shareCodeCache(cpus: readonly Cpu[]): void {
-    if (cpus.length > EPOCH_STEP) throw new RangeError(`cpu: at most ${EPOCH_STEP} CPUs can share a decoded-code cache, got ${cpus.length}`);
+    if (cpus.length > EPOCH_CPUS) throw new RangeError(`cpu: at most ${EPOCH_CPUS} CPUs can share a decoded-code cache, got ${cpus.length}`);
     const shared = this.icache;
     cpus.forEach((p, k) => {
       p.icache = shared;
       p.codePeers = cpus;
       p.lastCodePage = -1;
-      p.codeEpoch = (Math.floor(p.codeEpoch / EPOCH_STEP) + 1) * EPOCH_STEP + k;
+      p.codeEpoch = (Math.floor(p.codeEpoch / EPOCH_STEP) + 1) * EPOCH_STEP + (k << 1) + (p.cpl === 3 ? 1 : 0);
     });
   }
 
