@@ -813,18 +813,21 @@ export class Cpu {
       }
       // Next instruction: through a successor link when valid, else the fetch path (and remember the link).
       // The taken link is keyed by the RIP as an int32 (so the field is never a boxed double): RIPs of 16/32-bit code
-      // (below 2^32) map one to one onto int32; a 64-bit RIP outside the int32 range gets no link (key NaN).
+      // (below 2^32) map one to one onto int32; a 64-bit RIP outside the int32 range gets no link. `key` is always an
+      // int32 (a variable that could also hold the double RIP would make V8 box every non-Smi RIP, one allocation
+      // per instruction in 32-bit kernels above 2 GiB).
       const epoch = this.codeEpoch;
-      let key = nrip;
+      let key = 0, linkable = false;
       if (nrip === next) {
         if (insn.fallEpoch === epoch) { insn = insn.fall!; continue; }
       } else {
-        if ((nrip | 0) !== nrip) key = this.mode === 64 ? NaN : nrip | 0;
-        if (insn.takenRip === key && insn.takenEpoch === epoch) { insn = insn.taken!; continue; }
+        key = nrip | 0;
+        linkable = key === nrip || this.mode !== 64;
+        if (linkable && insn.takenRip === key && insn.takenEpoch === epoch) { insn = insn.taken!; continue; }
       }
       const nx = this.fetch();
       if (insn.cached && nx.cached) {
-        if (nrip === next) { insn.fall = nx; insn.fallEpoch = this.codeEpoch; } else if (key === key) { insn.takenRip = key; insn.taken = nx; insn.takenEpoch = this.codeEpoch; }
+        if (nrip === next) { insn.fall = nx; insn.fallEpoch = this.codeEpoch; } else if (linkable) { insn.takenRip = key; insn.taken = nx; insn.takenEpoch = this.codeEpoch; }
       }
       insn = nx;
     }

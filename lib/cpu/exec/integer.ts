@@ -26,7 +26,9 @@ export function alu(c: Cpu, op: number, os: number, d: number, dh: number, s: nu
     }
     r = u(r, os);
     f.size = os; f.dst = d; f.src = s; f.res = r;
-    return r;
+    // As an int32: every caller stores the result into a register or memory (which take the low os bytes), and an
+    // unsigned 32-bit result above 2^31 would be a heap-allocated double when returned from a call.
+    return r | 0;
   }
   const dl = d >>> 0, dhu = dh >>> 0, sl = s >>> 0, shu = sh >>> 0;
   let rl: number, rh: number;
