@@ -39,8 +39,27 @@ export const ROOTFS_MARKER_CONTENT = 'nodevmm rootfs marker v1\n';
  */
 export const REFERENCE_GUEST_CMDLINE = 'console=ttyS0 earlyprintk=serial,ttyS0,115200 noxsave nosmap reboot=k panic=-1';
 
+/** Options /init reads from the kernel command line (guest/initramfs/init documents them). */
+export interface InitOptions {
+  /** `nodevmm.rootdisk=`: mount this ext4 device on /mnt. */
+  rootdisk?: string;
+  /** `nodevmm.then=`: what /init does after setup (default: a shell). */
+  then?: 'shell' | 'poweroff' | 'reboot';
+  /**
+   * `nodevmm.net=dhcp`: bring every ethN up and run udhcpc on each in the background. Each lease is applied
+   * (address/prefix, default route, /etc/resolv.conf) and announced with a DHCP_BOUND_LINE_PREFIX line.
+   */
+  net?: 'dhcp';
+}
+
+/**
+ * When a DHCP lease is applied the guest prints
+ * `nodevmm-init: <ifname> <address>/<prefix> router <gateway|none> dns <a,b,...|none>`.
+ */
+export const DHCP_BOUND_LINE = /^nodevmm-init: (eth\d+) (\d+\.\d+\.\d+\.\d+)\/(\d+) router (\S+) dns (\S+)\r?$/m;
+
 /** Kernel command-line options /init understands. */
-export function initCmdline(options: { rootdisk?: string; then?: 'shell' | 'poweroff' | 'reboot' }): string {
+export function initCmdline(options: InitOptions): string {
   const words: string[] = [];
   if (options.rootdisk !== undefined) {
     if (!/^\/dev\/[A-Za-z0-9._/-]+$/.test(options.rootdisk)) {
@@ -49,5 +68,9 @@ export function initCmdline(options: { rootdisk?: string; then?: 'shell' | 'powe
     words.push(`nodevmm.rootdisk=${options.rootdisk}`);
   }
   if (options.then !== undefined) words.push(`nodevmm.then=${options.then}`);
+  if (options.net !== undefined) {
+    if (options.net !== 'dhcp') throw new RangeError(`initCmdline: net must be 'dhcp', got ${JSON.stringify(options.net)}`);
+    words.push('nodevmm.net=dhcp');
+  }
   return words.join(' ');
 }

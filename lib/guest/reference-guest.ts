@@ -16,7 +16,7 @@ export interface ReferenceGuestArch {
   bzImage: string;
   /** Uncompressed kernel ELF (PT_LOAD at physical addresses, entry = startup_64 / startup_32). */
   vmlinux: string;
-  /** gzip-compressed newc cpio with busybox and /init. */
+  /** Uncompressed newc cpio with busybox, /init and the udhcpc event script (the kernel skips inflating it). */
   initramfs: string;
   /** The kernel's final .config. */
   config: string;
@@ -57,7 +57,7 @@ function archArtifacts(dir: string, arch: GuestArch): ReferenceGuestArch {
   return {
     bzImage: join(dir, `bzImage-${arch}`),
     vmlinux: join(dir, `vmlinux-${arch}`),
-    initramfs: join(dir, `initramfs-${arch}.cpio.gz`),
+    initramfs: join(dir, `initramfs-${arch}.cpio`),
     config: join(dir, `config-${arch}`),
     systemMap: join(dir, `System.map-${arch}`),
   };

@@ -8,11 +8,9 @@
  * Measured 2026-11-21 (loaded 2-core machine): x86_64 vmlinux + busybox initramfs: first /init line after 98M
  * instructions / 6.7 s CPU; i386 vmlinux + fixtures/init-i386.s as /init (int 0x80, x87, poweroff): 57M / 4.9 s.
  * An i386 initramfs from the fixture: as --32 -o init.o init-i386.s && ld -m elf_i386 -static -o init init.o &&
- * echo init | cpio -o -H newc | gzip > initramfs.cpio.gz
+ * echo init | cpio -o -H newc > initramfs.cpio   (uncompressed, like the reference initramfs; gzip works too)
  */
 import { readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { Cpu, getRegister, importBootState } from '../../lib/cpu/index.js';
 import { InterruptRouter } from '../../lib/devices/interrupt-router.js';
 import { Pit8254 } from '../../lib/devices/pit8254.js';
@@ -23,8 +21,14 @@ import { Bus } from '../../lib/machine/bus.js';
 import { GuestMemory } from '../../lib/machine/guest-memory.js';
 import { irqLine } from '../../lib/machine/irq.js';
 import { loadLinux } from '../../lib/machine/loader/index.js';
+import { referenceGuestArch } from '../../lib/guest/reference-guest.js';
 
-const kernelPath = process.argv[2] || join(homedir(), '.cache/nodevmm/guest/2ebd4ab0248ea617/vmlinux-x86_64');
+// Default: the current reference build's vmlinux (guest/build.sh --print-dir names its directory).
+const kernelPath = process.argv[2] || referenceGuestArch('x86_64')?.vmlinux;
+if (!kernelPath) {
+  process.stderr.write('linux-boot-smoke: no vmlinux given and the x86_64 reference guest is not built (run guest/build.sh)\n');
+  process.exit(2);
+}
 const max = Number(process.argv[3] || 2_000_000_000);
 const initrdPath = process.argv[4];
 const memBytes = 256 << 20;

@@ -1,6 +1,6 @@
 /** Pure helpers of lib/guest: the /init command-line builder and build.sh stage-line parsing. */
 import { describe, expect, it } from 'vitest';
-import { initCmdline } from '../../lib/guest/guest-protocol.js';
+import { DHCP_BOUND_LINE, initCmdline } from '../../lib/guest/guest-protocol.js';
 import { buildReferenceGuest, parseBuildStage, referenceGuestArtifacts } from '../../lib/guest/reference-guest.js';
 
 describe('initCmdline', () => {
@@ -8,11 +8,28 @@ describe('initCmdline', () => {
     expect(initCmdline({})).toBe('');
     expect(initCmdline({ rootdisk: '/dev/vda' })).toBe('nodevmm.rootdisk=/dev/vda');
     expect(initCmdline({ rootdisk: '/dev/vdb', then: 'poweroff' })).toBe('nodevmm.rootdisk=/dev/vdb nodevmm.then=poweroff');
+    expect(initCmdline({ net: 'dhcp' })).toBe('nodevmm.net=dhcp');
+    expect(initCmdline({ then: 'shell', net: 'dhcp' })).toBe('nodevmm.then=shell nodevmm.net=dhcp');
+  });
+
+  it('rejects a net mode /init does not know', () => {
+    // @ts-expect-error: deliberately invalid mode
+    expect(() => initCmdline({ net: 'static' })).toThrow(/net must be 'dhcp', got "static"/);
   });
 
   it('rejects a rootdisk that would break the command line', () => {
     expect(() => initCmdline({ rootdisk: '/dev/vda console=tty0' })).toThrow(/rootdisk must be a \/dev path/);
     expect(() => initCmdline({ rootdisk: 'vda' })).toThrow(/rootdisk/);
+  });
+});
+
+describe('DHCP_BOUND_LINE', () => {
+  it('matches the line the udhcpc event script prints, with or without a carriage return', () => {
+    const console = 'udhcpc noise\r\nnodevmm-init: eth0 10.0.2.15/24 router 10.0.2.2 dns 10.0.2.3\r\n# ';
+    const m = DHCP_BOUND_LINE.exec(console);
+    expect(m?.slice(1)).toEqual(['eth0', '10.0.2.15', '24', '10.0.2.2', '10.0.2.3']);
+    expect(DHCP_BOUND_LINE.exec('nodevmm-init: eth1 192.0.2.9/28 router none dns 10.0.0.1,10.0.0.2\n')?.slice(4)).toEqual(['none', '10.0.0.1,10.0.0.2']);
+    expect(DHCP_BOUND_LINE.test('nodevmm-init: eth0 no DHCP lease yet; udhcpc keeps trying (log: /run/udhcpc-eth0.log)')).toBe(false);
   });
 });
 

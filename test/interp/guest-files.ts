@@ -39,8 +39,9 @@ export function guestFilesFor(arch: GuestArch): GuestFiles | { skip: string } {
   const dirs = candidateDirs();
   for (const dir of dirs) {
     const kernel = join(dir, `bzImage-${arch}`);
-    const initrd = join(dir, `initramfs-${arch}.cpio.gz`);
-    if (existsSync(kernel) && existsSync(initrd)) return { kernel, initrd, origin: `reference guest ${dir}` };
+    // Builds made before the initramfs went uncompressed named it .cpio.gz.
+    const initrd = [`initramfs-${arch}.cpio`, `initramfs-${arch}.cpio.gz`].map((f) => join(dir, f)).find((p) => existsSync(p));
+    if (existsSync(kernel) && initrd !== undefined) return { kernel, initrd, origin: `reference guest ${dir}` };
   }
   const kernelDir = dirs.find((d) => existsSync(join(d, `bzImage-${arch}`)));
   if (!kernelDir) return { skip: `the ${arch} reference guest kernel is not built (run guest/build.sh)` };

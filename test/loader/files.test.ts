@@ -86,6 +86,11 @@ const reference: [string, string][] = [
   ['vmlinux-i386', 'protected'],
 ];
 
+/** The newest reference initramfs: uncompressed since guest/build.sh stopped gzipping it, .cpio.gz before. */
+function referenceInitramfs(arch: 'x86_64' | 'i386'): string | undefined {
+  return findGuestArtifact(`initramfs-${arch}.cpio`) ?? findGuestArtifact(`initramfs-${arch}.cpio.gz`);
+}
+
 describe('reference kernels (guest/build.sh artifacts)', () => {
   for (const [name, mode] of reference) {
     const path = findGuestArtifact(name);
@@ -96,7 +101,7 @@ describe('reference kernels (guest/build.sh artifacts)', () => {
     }
     it(`${name} loads with its header parsed and enters in ${mode} mode`, async () => {
       const bytes = new Uint8Array(await readFile(path));
-      const initrd = findGuestArtifact(`initramfs-${name.endsWith('i386') ? 'i386' : 'x86_64'}.cpio.gz`);
+      const initrd = referenceInitramfs(name.endsWith('i386') ? 'i386' : 'x86_64');
       const memoryBytes = 256 * MiB;
       const mem = GuestMemory.ofSize(memoryBytes);
       const info = await loadLinuxFromFiles(mem, {
@@ -129,5 +134,34 @@ describe('reference kernels (guest/build.sh artifacts)', () => {
         expect(info.initrd!.address).toBeGreaterThanOrEqual(info.kernel.reservedEnd);
       }
     });
+  }
+});
+
+describe('the uncompressed reference initramfs (~2 MiB) with each reference kernel and the memory sizes tests use', () => {
+  for (const [name] of reference) {
+    const arch = name.endsWith('i386') ? 'i386' : 'x86_64';
+    const kernel = findGuestArtifact(name);
+    const initrd = findGuestArtifact(`initramfs-${arch}.cpio`);
+    if (!kernel || !initrd) {
+      it.skip(`${name} + initramfs-${arch}.cpio: not built (run guest/build.sh) — skipped`, () => {});
+      console.warn(`[loader tests] skipping ${name} + initramfs-${arch}.cpio: not in the guest cache`);
+      continue;
+    }
+    for (const mib of [64, 128, 256]) {
+      it(`${name}, ${mib} MiB: the initrd lies whole above the kernel's reserved end and inside RAM`, async () => {
+        const memoryBytes = mib * MiB;
+        const mem = GuestMemory.ofSize(memoryBytes);
+        const info = await loadLinuxFromFiles(mem, { kernelPath: kernel, initrdPath: initrd, cmdline: 'console=ttyS0', memoryBytes, cpus: 1 });
+        const rd = new Uint8Array(await readFile(initrd));
+        expect(rd.length).toBeGreaterThan(1.5 * MiB);
+        expect(info.initrd!.size).toBe(rd.length);
+        expect(info.initrd!.address % 4096).toBe(0);
+        expect(info.initrd!.address).toBeGreaterThanOrEqual(info.kernel.reservedEnd);
+        expect(info.initrd!.address + rd.length).toBeLessThanOrEqual(memoryBytes);
+        expect(sameBytes(mem.view(info.initrd!.address, rd.length), rd)).toBe(true);
+        // The kernel reads the archive's first header from there: newc magic, uncompressed.
+        expect(new TextDecoder().decode(mem.view(info.initrd!.address, 6))).toBe('070701');
+      });
+    }
   }
 });

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KvmAccelerator } from '../../lib/accel/kvm/index.js';
 import { kvmHostModule } from '../../lib/accel/probe.js';
-import { REFERENCE_GUEST_APPEND } from '../../lib/cli/commands/reference-guest-files.js';
+import { REFERENCE_GUEST_CMDLINE } from '../../lib/guest/guest-protocol.js';
 import { referenceGuestDir } from '../../lib/guest/reference-guest.js';
 import { probeKvm } from '../../lib/kvm/index.js';
 import { validateMachineConfig } from '../../lib/machine/config.js';
@@ -38,7 +38,8 @@ function findReferenceDir(): string | undefined {
 
 const refDir = findReferenceDir();
 const vmlinux = refDir && join(refDir, 'vmlinux-x86_64');
-const refInitramfs = refDir && join(refDir, 'initramfs-x86_64.cpio.gz');
+// Builds before the initramfs went uncompressed named it .cpio.gz.
+const refInitramfs = refDir && ['initramfs-x86_64.cpio', 'initramfs-x86_64.cpio.gz'].map((f) => join(refDir, f)).find((p) => existsSync(p));
 const skipReason = !kvm.usable ? `/dev/kvm is not usable (${kvm.reason})`
   : !vmlinux || !existsSync(vmlinux) ? 'the reference x86_64 kernel is not built (nodevmm guest build --arch x86_64)'
   : undefined;
@@ -52,15 +53,15 @@ describe.skipIf(skipReason !== undefined)('reference x86_64 kernel on KVM', () =
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it(`boots past "${RUN_INIT}" with 2 vCPUs`, async () => {
-    let initrd = refInitramfs!;
-    if (!existsSync(initrd)) {
+    let initrd = refInitramfs;
+    if (initrd === undefined) {
       initrd = join(dir, 'tiny-initramfs.cpio');
       writeFileSync(initrd, tinyInitramfs());
       console.warn('reference initramfs not built: using a test-made initramfs whose /init spins at CPL3');
     }
     const accelerator = new KvmAccelerator({ emulatingHost: kvmHostModule() === 'kvm_pvm' });
     const m = await Machine.create(validateMachineConfig({
-      memoryMiB: 256, cpus: 2, kernel: vmlinux!, initrd, cmdline: REFERENCE_GUEST_APPEND, serial: 'none',
+      memoryMiB: 256, cpus: 2, kernel: vmlinux!, initrd, cmdline: REFERENCE_GUEST_CMDLINE, serial: 'none',
     }), { accelerator });
     const t0 = Date.now();
     const lines: string[] = [];

@@ -53,7 +53,8 @@ export async function buildRunConfig(opts: RunOptions, progress: (line: string) 
   let initrd = opts.initrd;
   let cmdline = opts.append;
   if (kernel === undefined) {
-    const ref = await referenceGuestFiles(opts.arch, progress);
+    // The reference guest configures its --net interfaces by DHCP; an explicit --append replaces all of that.
+    const ref = await referenceGuestFiles(opts.arch, progress, { nets: opts.nets.length });
     kernel = ref.kernel;
     initrd = ref.initrd;
     cmdline ??= ref.append;
