@@ -32,7 +32,9 @@ while time.time() - t0 < 60:
         if not d:
             break
         out += d
-    if b'spinning' in out and not sent:
+    # The whole line, newline included: the guest writes one byte per port exit, so 'spinning' can arrive
+    # before its newline does, and quitting then would cut the line.
+    if b'spinning\\r\\n' in out and not sent:
         os.write(fd, b'\\x01x')
         sent = True
 _, status = os.waitpid(pid, 0)
