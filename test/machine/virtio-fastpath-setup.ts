@@ -6,16 +6,15 @@
  * writes SENTINEL (which kicks the vCPU out of runLoop / runInline).
  */
 import type { AcceleratorFastPaths } from '../../lib/accel/accelerator.js';
-import { createKvmFastPaths, GsiRouter } from '../../lib/accel/kvm/fast-paths.js';
-import { IOAPIC_PINS, pcGsiRouting } from '../../lib/accel/kvm/kvm-accelerator.js';
-import { Cap, type KvmVcpu } from '../../lib/kvm/index.js';
+import type { KvmVcpu } from '../../lib/kvm/index.js';
 import { Bus } from '../../lib/machine/bus.js';
 import { VirtioPciBus } from '../../lib/virtio/pci/attach.js';
 import { NOTIFY_OFFSET, VIRTIO_BAR } from '../../lib/virtio/pci/constants.js';
 import type { VirtioPciTransport } from '../../lib/virtio/pci/transport.js';
 import { VirtioRng } from '../../lib/virtio/rng/device.js';
 import { u32 } from '../kvm/asm.js';
-import { createTestVm, enterLongMode, load, type TestVm } from '../kvm/harness.js';
+import { enterLongMode, load, type TestVm } from '../kvm/harness.js';
+import { createFastPathVm } from '../kvm/fast-path-vm.js';
 import { ConfigPorts, VirtioPciTestDriver } from '../pci/pci-driver.js';
 import { GuestAllocator } from '../virtio/driver.js';
 
@@ -45,14 +44,8 @@ export interface FastPathRig {
 
 /** `withFastPaths: false` builds the same machine with every notification through the MMIO bus. */
 export function createRig(notifications: number, withFastPaths: boolean, options: { waitForUsed?: boolean; moveBar4To?: number } = {}): FastPathRig {
-  const t = createTestVm({ ramSize: 0x400000, irqchip: true });
+  const { t, fast } = createFastPathVm(withFastPaths);
   try {
-    const routes = pcGsiRouting();
-    t.vm.setGsiRouting(routes);
-    const fast = withFastPaths
-      ? createKvmFastPaths(t.kvm, t.vm, new GsiRouter(t.vm, routes, IOAPIC_PINS, t.vm.checkExtension(Cap.IRQ_ROUTING)))
-      : undefined;
-    if (withFastPaths && !fast) throw new Error('this KVM or addon lacks ioeventfd/irqfd/GSI routing/EventFd.watch');
     const vcpu = t.createVcpu(0);
     // Software-enable the LAPIC (SVR bit 8) so it accepts fixed interrupts.
     const lapic = vcpu.getLapic();

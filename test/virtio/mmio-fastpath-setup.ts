@@ -6,15 +6,14 @@
  * (which kicks the vCPU out of runLoop / runInline).
  */
 import type { AcceleratorFastPaths } from '../../lib/accel/accelerator.js';
-import { createKvmFastPaths, GsiRouter } from '../../lib/accel/kvm/fast-paths.js';
-import { IOAPIC_PINS, pcGsiRouting } from '../../lib/accel/kvm/kvm-accelerator.js';
-import { Cap, type KvmVcpu } from '../../lib/kvm/index.js';
+import type { KvmVcpu } from '../../lib/kvm/index.js';
 import { Bus } from '../../lib/machine/bus.js';
 import type { VirtioDevice } from '../../lib/virtio/device.js';
 import { MMIO, VIRTIO_MMIO_SIZE, VirtioMmioTransport } from '../../lib/virtio/mmio.js';
 import { VirtioRng } from '../../lib/virtio/rng/device.js';
 import { Code, u32 } from '../kvm/asm.js';
-import { createTestVm, enterLongMode, load, type TestVm } from '../kvm/harness.js';
+import { enterLongMode, load, type TestVm } from '../kvm/harness.js';
+import { createFastPathVm } from '../kvm/fast-path-vm.js';
 import { GuestAllocator, RecordingIrq, TestDriver } from './driver.js';
 
 export const MMIO_BASE = 0xd000_1000;
@@ -90,14 +89,8 @@ function guestProgram(phases: readonly NotifyPhase[], usedIdx: number | undefine
 
 /** `withFastPaths: false` builds the same machine with every QueueNotify write through the MMIO bus. */
 export function createMmioRig(phases: readonly NotifyPhase[], withFastPaths: boolean, options: MmioRigOptions = {}): MmioFastPathRig {
-  const t = createTestVm({ ramSize: 0x400000, irqchip: true });
+  const { t, fast } = createFastPathVm(withFastPaths);
   try {
-    const routes = pcGsiRouting();
-    t.vm.setGsiRouting(routes);
-    const fast = withFastPaths
-      ? createKvmFastPaths(t.kvm, t.vm, new GsiRouter(t.vm, routes, IOAPIC_PINS, t.vm.checkExtension(Cap.IRQ_ROUTING)))
-      : undefined;
-    if (withFastPaths && !fast) throw new Error('this KVM or addon lacks ioeventfd/irqfd/GSI routing/EventFd.watch');
     const vcpu = t.createVcpu(0);
     const mmio = new Bus('mmio');
     const memory = t.vm.guestMemory();
