@@ -351,17 +351,47 @@ function imulTrunc(c: Cpu, os: number, a: number, ah: number, b: number, bh: num
     return lo;
   }
   if (os === 4) {
-    const r = BigInt(a | 0) * BigInt(b | 0);
-    const lo = Number(BigInt.asIntN(32, r));
-    setResultFlags(c, 4, lo, 0, BigInt(lo) !== r ? F_CF | F_OF : 0);
-    c.tHi = Number(BigInt.asIntN(32, r >> 32n));
+    // Signed 32x32 -> 64 in Numbers (no BigInt): low half from Math.imul, high half from 16-bit pieces.
+    const x = a | 0, y = b | 0;
+    const lo = Math.imul(x, y);
+    const x1 = x >> 16, x0 = x & 0xffff, y1 = y >> 16, y0 = y & 0xffff;
+    const mid = x1 * y0 + x0 * y1; // |mid| < 2^32: exact
+    const midHi = Math.floor(mid / 65536);
+    const carry = Math.floor(((mid - midHi * 65536) * 65536 + x0 * y0) / 4294967296);
+    const hi = (x1 * y1 + midHi + carry) | 0;
+    setResultFlags(c, 4, lo, 0, hi !== lo >> 31 ? F_CF | F_OF : 0);
+    c.tHi = hi;
     return lo;
   }
-  const r = BigInt.asIntN(64, big(a, ah)) * BigInt.asIntN(64, big(b, bh));
-  const lo = unbig(c, r); const hi = c.tHi;
-  setResultFlags(c, 8, lo, hi, BigInt.asIntN(64, r) !== r ? F_CF | F_OF : 0);
+  mulU64(a, ah, b, bh);
+  const lo = P128[0]! | 0, hi = P128[1]! | 0;
+  // Signed high half = unsigned high half - (a < 0 ? b : 0) - (b < 0 ? a : 0), modulo 2^64.
+  let h0 = P128[2]!, h1 = P128[3]!;
+  if (ah < 0) { const t = h0 - (b >>> 0); h0 = t >>> 0; h1 = (h1 - (bh >>> 0) - (t < 0 ? 1 : 0)) >>> 0; }
+  if (bh < 0) { const t = h0 - (a >>> 0); h0 = t >>> 0; h1 = (h1 - (ah >>> 0) - (t < 0 ? 1 : 0)) >>> 0; }
+  // The product fits in 64 bits when the high half is the sign extension of the low half.
+  const ext = hi >> 31;
+  setResultFlags(c, 8, lo, hi, (h0 | 0) !== ext || (h1 | 0) !== ext ? F_CF | F_OF : 0);
   c.tHi = hi;
   return lo;
+}
+
+/** 32-bit words (unsigned, least significant first) of the last mulU64 product. */
+const P128 = new Float64Array(4);
+const LIMB_A = new Float64Array(4), LIMB_B = new Float64Array(4);
+
+/** Unsigned 64x64 -> 128-bit product of (ah:al) and (bh:bl) into P128, in 16-bit limbs (every partial sum exact). */
+function mulU64(al: number, ah: number, bl: number, bh: number): void {
+  LIMB_A[0] = al & 0xffff; LIMB_A[1] = al >>> 16; LIMB_A[2] = ah & 0xffff; LIMB_A[3] = ah >>> 16;
+  LIMB_B[0] = bl & 0xffff; LIMB_B[1] = bl >>> 16; LIMB_B[2] = bh & 0xffff; LIMB_B[3] = bh >>> 16;
+  let carry = 0, word = 0;
+  for (let k = 0; k < 8; k++) {
+    let sum = carry; // < 2^35: four 32-bit partial products plus the carry
+    for (let i = k < 4 ? 0 : k - 3; i <= (k < 4 ? k : 3); i++) sum += LIMB_A[i]! * LIMB_B[k - i]!;
+    carry = Math.floor(sum / 65536);
+    const limb = sum - carry * 65536;
+    if (k & 1) P128[k >> 1] = word + limb * 65536; else word = limb;
+  }
 }
 
 def(['imul Eb', 'imul Ev'], (c, i) => {
