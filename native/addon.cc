@@ -2,6 +2,7 @@
 #include "common.h"
 #include "eventfd.h"
 #include "guest_ram.h"
+#include "icmp_socket.h"
 #include "kick_signal.h"
 #include "layout.h"
 #include "packet_fd.h"
@@ -20,6 +21,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("EventFd", EventFd::Init(env));
   exports.Set("openTap", Napi::Function::New(env, OpenTap, "openTap"));
   exports.Set("PacketFd", PacketFd::Init(env));
+  exports.Set("IcmpSocket", IcmpSocket::Init(env));
   exports.Set("vcpuIoctls", KvmVcpu::IoctlKinds(env));
   exports.Set("runLayout", RunLayout(env));
   exports.Set("structSizes", StructSizes(env));

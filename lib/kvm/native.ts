@@ -133,6 +133,41 @@ export interface NativePacketFd {
   close(): void;
 }
 
+/** One echo reply read from a NativeIcmpSocket. */
+export interface NativeIcmpReply {
+  /** The replying host's IPv4 address (host byte order, as a number). */
+  source: number;
+  /** The ICMP message (header + data; a raw socket's IP header already stripped). */
+  message: Buffer;
+  /** The reply's IP TTL, or -1 when the kernel did not report it. */
+  ttl: number;
+}
+
+export type IcmpSocketKind = 'dgram' | 'raw';
+
+/**
+ * An ICMP echo socket, non-blocking, read from the JS thread's event loop (uv_poll). `new IcmpSocket(kind)`:
+ * 'dgram' is an unprivileged Linux ping socket (the caller's group must be in net.ipv4.ping_group_range; the
+ * kernel replaces the echo identifier with the socket's own and passes only replies to it), 'raw' a SOCK_RAW
+ * socket (needs CAP_NET_RAW; receives every echo reply the host gets, so the caller must match them), 'auto'
+ * (default) tries dgram, then raw. Throws an Error naming each failure and what would allow it.
+ */
+export interface NativeIcmpSocket {
+  readonly kind: IcmpSocketKind;
+  /** The fd, or -1 once closed. */
+  readonly fd: number;
+  /** One sendto() of a whole ICMP message to `dstIPv4` (host byte order): bytes sent, or -errno. */
+  send(dstIPv4: number, icmpMessage: Uint8Array): number;
+  /**
+   * Whenever the socket is readable, reads up to 64 echo replies and calls `onReplies(replies, error)` once on
+   * the JS thread; error is 0, or -errno when the fd failed (the watcher has then stopped). Does not keep the
+   * process alive. Throws if started already or closed.
+   */
+  start(onReplies: (replies: NativeIcmpReply[], error: number) => void): void;
+  /** Stops the watcher and closes the socket; idempotent; allowed from inside onReplies. */
+  close(): void;
+}
+
 /** Byte offsets inside struct kvm_run, from the headers the addon was compiled against. */
 export interface RunLayout {
   requestInterruptWindow: number; immediateExit: number; exitReason: number; readyForInterruptInjection: number;
@@ -167,6 +202,8 @@ export interface NativeAddon {
   openTap?: (ifname: string) => NativeTapHandle;
   /** Optional: addons built before it lack it. */
   PacketFd?: new (fd: number, maxFrameBytes: number) => NativePacketFd;
+  /** Optional: addons built before it lack it. */
+  IcmpSocket?: new (kind?: IcmpSocketKind | 'auto') => NativeIcmpSocket;
   vcpuIoctls: Record<VcpuIoctlName, [kind: number, structSize: number]>;
   runLayout: RunLayout;
   structSizes: StructSizes;

@@ -536,3 +536,12 @@ export function listen(stack: GuestStack, port: number, onConn: (c: TestTcp) => 
     return true;
   });
 }
+
+/** An ICMP echo message (type 8 request, 0 reply) with identifier, sequence and data; checksum filled in. */
+export function icmpEcho(type: number, id: number, seq: number, data: Uint8Array): Uint8Array {
+  const m = Uint8Array.from([type, 0, 0, 0, ...be16(id), ...be16(seq), ...data]);
+  const c = csum([m]);
+  m[2] = c >>> 8;
+  m[3] = c & 255;
+  return m;
+}

@@ -1,8 +1,8 @@
 /**
  * The rootless user-mode network (QEMU slirp's model, written from the protocols): the guest sits alone on
  * 10.0.2.0/24 behind a gateway (10.0.2.2) that answers ARP and ping, serves DHCP, forwards DNS (10.0.2.3) to the
- * host's resolvers, and NATs the guest's UDP and TCP onto ordinary host sockets. 10.0.2.2 as a destination is the
- * host's loopback. hostfwd listeners forward host connections into the guest.
+ * host's resolvers, NATs the guest's UDP and TCP onto ordinary host sockets, and relays echo requests to outside
+ * addresses through a host ICMP socket (icmp-forwarder.ts). 10.0.2.2 as a destination is the host's loopback. hostfwd listeners forward host connections into the guest.
  */
 import type { NetBackend } from '../backend.js';
 import { DEFAULT_USER_NETWORK, DEFAULT_USER_PREFIX, ipv4ToNumber, numberToIpv4, type HostForward } from '../spec.js';
@@ -13,7 +13,9 @@ import { DnsForwarder } from './dns-forwarder.js';
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, buildEthernet, isBroadcastOrMulticast, macEquals, parseEthernet } from './ethernet.js';
 import { HostForwards, type ForwardedPort } from './hostfwd.js';
 import { GuestLink } from './link.js';
-import { echoReply, timeExceeded } from './icmp.js';
+import { IcmpEchoForwarder, type IcmpEchoSocket } from './icmp-forwarder.js';
+import { UNREACH_HOST, UNREACH_NET, destinationUnreachable, echoReply, isEchoRequest, timeExceeded } from './icmp.js';
+import type { IcmpSocketKind } from '../../kvm/native.js';
 import { Ipv4Reassembler } from './reassembly.js';
 import { PROTO_ICMP, PROTO_TCP, PROTO_UDP, buildIpv4, parseIpv4 } from './ipv4.js';
 import type { TcpTuning } from './tcp/connection.js';
@@ -37,6 +39,12 @@ export interface UserNetworkOptions {
   /** IP MTU of the guest link (default 1500): larger packets to the guest are fragmented, TCP uses MTU - 40. */
   mtu?: number;
   tcp?: TcpTuning;
+  /** Host ICMP socket for pings to outside addresses: 'auto' (default: ping socket, else raw), 'dgram', 'raw'. */
+  icmpSocket?: IcmpSocketKind | 'auto';
+  /** Opens that socket (default: the addon's IcmpSocket). For tests and embedders. */
+  openIcmpSocket?: (kind: IcmpSocketKind | 'auto') => IcmpEchoSocket;
+  /** How long a forwarded echo request waits for its reply (default 10 s). */
+  icmpEchoTimeoutMs?: number;
   log?: (message: string) => void;
 }
 
@@ -49,8 +57,14 @@ export interface UserNetworkStats {
   /** IPv4 fragments received (reassembled: see reassembler.stats). */
   fragments: number;
   icmpEchoReplies: number;
-  /** ICMP we do not answer (e.g. echo to outside addresses). */
+  /** ICMP we neither answer nor forward (not an echo request, restrict=on, no ICMP socket, local-only targets). */
   icmpDropped: number;
+  /** Echo requests to outside addresses sent through the host ICMP socket (details: icmp.stats). */
+  icmpForwarded: number;
+  /** Echo replies from outside addresses handed to the guest. */
+  icmpRepliesForwarded: number;
+  /** Echo requests answered with destination unreachable because the host has no route. */
+  icmpUnreachable: number;
   /** Packets for outside addresses that arrived with TTL <= 1 (answered with ICMP time exceeded). */
   ttlExceeded: number;
 }
@@ -59,13 +73,15 @@ export type { ForwardedPort };
 
 export class UserNetwork implements NetBackend {
   readonly addresses: UserNetAddresses;
-  readonly stats: UserNetworkStats = { framesFromGuest: 0, framesToGuest: 0, dropped: 0, badIpv4: 0, fragments: 0, icmpEchoReplies: 0, icmpDropped: 0, ttlExceeded: 0 };
+  readonly stats: UserNetworkStats = { framesFromGuest: 0, framesToGuest: 0, dropped: 0, badIpv4: 0, fragments: 0, icmpEchoReplies: 0, icmpDropped: 0, icmpForwarded: 0, icmpRepliesForwarded: 0, icmpUnreachable: 0, ttlExceeded: 0 };
   readonly dhcp: DhcpServer;
   readonly dns: DnsForwarder;
   readonly tcp: TcpNat;
   readonly udp: UdpNat;
   readonly reassembler = new Ipv4Reassembler();
   readonly link: GuestLink;
+  /** Echo to outside addresses; its socket opens on the first such ping. */
+  readonly icmp: IcmpEchoForwarder;
   private readonly forwards: HostForwards;
   private receiver: ((frame: Uint8Array) => void) | undefined;
   private inbox: Uint8Array[] = [];
@@ -100,6 +116,17 @@ export class UserNetwork implements NetBackend {
       mapDestination: (ip, port) => this.mapDestination(ip, port),
       mapSource: (ip) => (ip >>> 24 === 127 ? this.addresses.gateway : ip),
       ...(options.udpIdleTimeoutMs !== undefined ? { idleTimeoutMs: options.udpIdleTimeoutMs } : {}),
+    });
+    this.icmp = new IcmpEchoForwarder({
+      output: (src, dst, message) =>
+        this.ifOpen(() => {
+          this.stats.icmpRepliesForwarded++;
+          this.link.sendIp(src, dst, PROTO_ICMP, message);
+        }),
+      ...(options.icmpSocket ? { kind: options.icmpSocket } : {}),
+      ...(options.openIcmpSocket ? { open: options.openIcmpSocket } : {}),
+      ...(options.icmpEchoTimeoutMs !== undefined ? { timeoutMs: options.icmpEchoTimeoutMs } : {}),
+      log: this.log,
     });
     this.forwards = new HostForwards(
       {
@@ -154,6 +181,7 @@ export class UserNetwork implements NetBackend {
     this.tcp.closeAll();
     this.udp.close();
     this.reassembler.close();
+    this.icmp.close();
     await this.dns.close();
     await this.forwards.close();
   }
@@ -226,21 +254,26 @@ export class UserNetwork implements NetBackend {
     }
     this.link.learn(ip.src, srcMac);
     const a = this.addresses;
-    // A packet the gateway would route onwards with its TTL used up: answer like a router (traceroute).
-    if (ip.ttl <= 1 && this.routedOnwards(ip.dst) && ip.protocol !== PROTO_ICMP && inSubnet(a, ip.src)) {
+    // A packet the gateway would route onwards with its TTL used up: answer like a router (traceroute). Not for
+    // ICMP errors (no errors about errors); echo requests do get one (traceroute -I, ping -t 1).
+    if (ip.ttl <= 1 && this.routedOnwards(ip.dst) && (ip.protocol !== PROTO_ICMP || isEchoRequest(ip.payload)) && inSubnet(a, ip.src)) {
       this.stats.ttlExceeded++;
       this.link.sendIp(a.gateway, ip.src, PROTO_ICMP, timeExceeded(payload));
       return;
     }
     switch (ip.protocol) {
       case PROTO_ICMP: {
-        const reply = ip.dst === a.gateway || ip.dst === a.dns ? echoReply(ip.payload) : null;
-        if (!reply) {
-          this.stats.icmpDropped++;
+        if (ip.dst === a.gateway || ip.dst === a.dns) {
+          const reply = echoReply(ip.payload);
+          if (!reply) {
+            this.stats.icmpDropped++;
+            return;
+          }
+          this.stats.icmpEchoReplies++;
+          this.link.sendIp(ip.dst, ip.src, PROTO_ICMP, reply);
           return;
         }
-        this.stats.icmpEchoReplies++;
-        this.link.sendIp(ip.dst, ip.src, PROTO_ICMP, reply);
+        this.forwardEcho(ip.src, ip.dst, ip.payload, payload);
         return;
       }
       case PROTO_UDP:
@@ -288,6 +321,25 @@ export class UserNetwork implements NetBackend {
     }
     if (dst === a.gateway && this.forwards.udpFromGuest(udp.dstPort, udp.payload)) return;
     this.udp.send(src, udp.srcPort, dst, udp.dstPort, udp.payload);
+  }
+
+  /** An echo request to an outside address goes out through the host ICMP socket; anything else is dropped. */
+  private forwardEcho(src: number, dst: number, message: Uint8Array, packet: Uint8Array): void {
+    const first = dst >>> 24;
+    if (this.restrict || !inSubnet(this.addresses, src) || !this.routedOnwards(dst) || first === 0 || first === 127 || first >= 224 || !isEchoRequest(message)) {
+      this.stats.icmpDropped++;
+      return;
+    }
+    const result = this.icmp.forward(src, dst, message);
+    if (result === 'forwarded') {
+      this.stats.icmpForwarded++;
+    } else if (result === 'net-unreachable' || result === 'host-unreachable') {
+      this.stats.icmpUnreachable++;
+      const code = result === 'net-unreachable' ? UNREACH_NET : UNREACH_HOST;
+      this.link.sendIp(this.addresses.gateway, src, PROTO_ICMP, destinationUnreachable(packet, code));
+    } else {
+      this.stats.icmpDropped++;
+    }
   }
 
   /** Where a guest destination goes on the host, or null when it is not reachable. */
