@@ -10,7 +10,7 @@ import { networkInterfaces } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadNative, type NativeIcmpReply } from '../../lib/kvm/native.js';
 import { numberToIpv4 } from '../../lib/net/spec.js';
-import { GUEST, GW, cleanups, rig } from './user-rig.js';
+import { GUEST, GW, cleanups, ownIcmpSockets, rig } from './user-rig.js';
 import { GUEST_MAC, eth, icmpEcho, ip, ipv4, type GuestStack, type RxPacket } from './guest-stack.js';
 
 function openProbe(kind: 'auto' | 'dgram' | 'raw'): { kind: string } | string {
@@ -57,6 +57,18 @@ describe.skipIf(reason !== null)('user network: ICMP echo to outside addresses',
     expect(net.stats.icmpDropped).toBe(0);
     expect(net.icmp.socketKind).toBe((probe as { kind: string }).kind);
     expect(net.icmp.pendingCount).toBe(0);
+  });
+
+  it('the socket opens on the first outside ping and closes with the network', async () => {
+    const before = ownIcmpSockets();
+    const { net, g } = await rig();
+    await ping(g, GW, 2, 1, data(8, 0));
+    expect(ownIcmpSockets()).toBe(before);
+    await ping(g, TARGET, 2, 2, data(8, 0));
+    expect(ownIcmpSockets()).toBe(before + 1);
+    await net.close();
+    expect(ownIcmpSockets()).toBe(before);
+    expect(net.icmp.socketKind).toBeNull();
   });
 
   it('concurrent pings: one id with several sequence numbers and a second id reusing them, each answered once', async () => {

@@ -1,5 +1,6 @@
 /** Shared set-up for the user-mode network tests: a network, a test-side guest stack, host servers, cleanup. */
 import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, expect } from 'vitest';
@@ -64,4 +65,24 @@ export async function httpGet(g: GuestStack, port: number, path: string, opts: T
   const data = c.data;
   const split = Buffer.from(data).indexOf('\r\n\r\n');
   return { c, text: Buffer.from(data.subarray(0, split)).toString(), body: data.subarray(split + 4) };
+}
+
+/** How many of this process's fds are raw or ping ICMP sockets (their inodes as listed in /proc/net/raw, /proc/net/icmp). */
+export function ownIcmpSockets(): number {
+  const icmpInodes = new Set<string>();
+  for (const table of ['/proc/net/raw', '/proc/net/icmp']) {
+    for (const line of readFileSync(table, 'utf8').trim().split('\n').slice(1)) icmpInodes.add(line.trim().split(/\s+/)[9]!);
+  }
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    const m = /^socket:\[(\d+)\]$/.exec(target);
+    if (m && icmpInodes.has(m[1]!)) n++;
+  }
+  return n;
 }
