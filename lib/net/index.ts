@@ -7,3 +7,4 @@ export { UserNetwork, type UserNetworkOptions, type UserNetworkStats, type Forwa
 export { SocketBackend, type SocketBackendOptions, type SocketBackendStats } from './socket.js';
 export { TapBackend, type TapBackendOptions, type TapBackendStats } from './tap.js';
 export { openTapFd, setTapOpener, tapUnavailableReason, TapUnavailableError, type TapHandle, type TapOpener } from './tap-open.js';
+export { IcmpEchoForwarder, type IcmpEchoSocket } from './user/icmp-forwarder.js';
