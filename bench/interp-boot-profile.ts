@@ -4,18 +4,16 @@
  * retired, CPU seconds of this process (user + system; the host is shared, so CPU time is steadier than wall time),
  * instructions per CPU-second, translated blocks and the host load average.
  *
- * Default guest: the newest reference build's vmlinux (what the CLI boots: no in-guest kernel decompressor) with
- * the initramfs uncompressed into the OS temp dir (the reference build gzips it; a gzip initramfs would make
- * inflate dominate the profile). Run under `node --cpu-prof` for a profile:
+ * Default guest: the reference build for the current guest/ inputs (lib/guest/reference-guest.ts): its vmlinux (what
+ * the CLI boots: no in-guest kernel decompressor) and its uncompressed initramfs. Run under `node --cpu-prof` for a
+ * profile:
  *
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/interp-boot-profile.ts [--arch x86_64|i386] [--kernel K --initrd I]
  */
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { homedir, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { gunzipSync } from 'node:zlib';
 import { InterpAccelerator } from '../lib/accel/interp/index.js';
+import { referenceGuestArch, type GuestArch } from '../lib/guest/reference-guest.js';
 import { validateMachineConfig } from '../lib/machine/config.js';
 import { Machine } from '../lib/machine/machine.js';
 
@@ -30,20 +28,11 @@ const { values } = parseArgs({
 const arch = values.arch;
 if (arch !== 'x86_64' && arch !== 'i386') throw new Error(`--arch must be x86_64 or i386, got ${String(arch)}`);
 
-/** The newest cache directory holding both the vmlinux and the gzip initramfs for `arch`. */
+/** The reference guest for the current inputs; a missing build is an error naming the fix. */
 function referenceFiles(): { kernel: string; initrd: string } {
-  const cache = join(homedir(), '.cache/nodevmm/guest');
-  const dirs = existsSync(cache) ? readdirSync(cache).filter((d) => /^[0-9a-f]{16}$/.test(d)).map((d) => join(cache, d)) : [];
-  dirs.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-  for (const dir of dirs) {
-    const kernel = join(dir, `vmlinux-${arch}`);
-    const gz = join(dir, `initramfs-${arch}.cpio.gz`);
-    if (!existsSync(kernel) || !existsSync(gz)) continue;
-    const initrd = join(tmpdir(), `nodevmm-profile-${dir.slice(-16)}-initramfs-${arch}.cpio`);
-    if (!existsSync(initrd)) writeFileSync(initrd, gunzipSync(readFileSync(gz)));
-    return { kernel, initrd };
-  }
-  throw new Error(`no reference guest build with vmlinux-${arch} and initramfs-${arch}.cpio.gz under ${cache} (run guest/build.sh), or pass --kernel and --initrd`);
+  const found = referenceGuestArch(arch as GuestArch);
+  if (!found) throw new Error(`the ${arch} reference guest is not built (run guest/build.sh --arch ${arch}), or pass --kernel and --initrd`);
+  return { kernel: found.vmlinux, initrd: found.initramfs };
 }
 
 const { kernel, initrd } = values.kernel && values.initrd ? { kernel: values.kernel, initrd: values.initrd } : referenceFiles();
