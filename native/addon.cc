@@ -1,6 +1,7 @@
 // Module entry: exports the native classes and the struct layout tables. Everything else lives in lib/kvm.
 #include "common.h"
 #include "eventfd.h"
+#include "fallocate.h"
 #include "guest_ram.h"
 #include "icmp_socket.h"
 #include "kick_signal.h"
@@ -19,6 +20,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   exports.Set("KvmVcpu", KvmVcpu::Init(env));
   exports.Set("GuestRam", GuestRam::Init(env));
   exports.Set("EventFd", EventFd::Init(env));
+  exports.Set("fallocate", FallocateFunction(env));
   exports.Set("openTap", Napi::Function::New(env, OpenTap, "openTap"));
   exports.Set("PacketFd", PacketFd::Init(env));
   exports.Set("IcmpSocket", IcmpSocket::Init(env));

@@ -16,10 +16,15 @@ export interface BlockBackend {
   /** Make every write that completed before this call durable. */
   flush(): Promise<void>;
   /** Make [offset, offset+length) read as zeros. */
-  writeZeroes(offset: number, length: number): Promise<void>;
-  /** The range's contents are no longer needed (a hint: may do nothing, or zero it). */
+  writeZeroes(offset: number, length: number, options?: WriteZeroesOptions): Promise<void>;
+  /** The range's contents are no longer needed (a hint: may do nothing, zero it, or free its space). */
   discard(offset: number, length: number): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface WriteZeroesOptions {
+  /** The guest allows deallocating the range (virtio-blk WRITE_ZEROES flag UNMAP): a hole is fine. */
+  unmap?: boolean;
 }
 
 export class BlockBackendError extends Error {

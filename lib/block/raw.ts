@@ -1,9 +1,13 @@
 /**
  * Raw disk image: the file's bytes are the disk's bytes. Positional readv/writev on a FileHandle, so requests
- * run concurrently in libuv's thread pool and never block the event loop.
+ * run concurrently in libuv's thread pool and never block the event loop. Discard punches holes and
+ * write-zeroes uses fallocate (ZERO_RANGE, or PUNCH_HOLE when the guest allows unmapping), also on the pool;
+ * where the filesystem or the addon cannot, discard keeps the data and write-zeroes writes zero blocks.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { BlockBackendError, type BlockBackend } from './backend.js';
+import type { NativeFallocate } from '../kvm/native.js';
+import { BlockBackendError, type BlockBackend, type WriteZeroesOptions } from './backend.js';
+import { fallocateRange, nativeFallocate, type SpaceOp } from './fallocate.js';
 
 /** Largest slice handed to one readv/writev: keeps each libuv request bounded. */
 const MAX_IO_BYTES = 1 << 30;
@@ -11,17 +15,27 @@ const ZERO_CHUNK = new Uint8Array(1 << 20);
 
 export interface RawOpenOptions {
   readOnly?: boolean;
+  /** fallocate to use: default the addon's; null means none (discard keeps data, write-zeroes writes zeros). */
+  fallocate?: NativeFallocate | null;
+  /** Where the one-time "this filesystem cannot punch holes / zero ranges" notes go (default console.warn). */
+  log?: (line: string) => void;
 }
 
 export class RawBackend implements BlockBackend {
   readonly optimalIoSize = 0;
   private closed = false;
+  /** fallocate modes the filesystem refused once: not tried again (each refusal is logged once). */
+  private readonly refused = new Set<SpaceOp>();
+  /** fallocate calls in flight: close() waits for them, since they use the raw fd. */
+  private readonly spaceOps = new Set<Promise<boolean>>();
 
   private constructor(
     readonly path: string,
     private readonly fh: FileHandle,
     readonly size: number,
     readonly readOnly: boolean,
+    private readonly fallocate: NativeFallocate | null,
+    private readonly log: (line: string) => void,
   ) {}
 
   static async open(path: string, options: RawOpenOptions = {}): Promise<RawBackend> {
@@ -33,7 +47,8 @@ export class RawBackend implements BlockBackend {
       throw new BlockBackendError(path, `cannot open raw image: ${(e as Error).message}`, (e as NodeJS.ErrnoException).code);
     }
     const st = await fh.stat();
-    return new RawBackend(path, fh, st.size, readOnly);
+    const fallocate = options.fallocate === undefined ? nativeFallocate() : options.fallocate;
+    return new RawBackend(path, fh, st.size, readOnly, fallocate, options.log ?? ((line) => console.warn(line)));
   }
 
   async read(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
@@ -49,8 +64,15 @@ export class RawBackend implements BlockBackend {
     if (!this.readOnly) await this.fh.datasync();
   }
 
-  async writeZeroes(offset: number, length: number): Promise<void> {
-    if (this.readOnly) throw new BlockBackendError(this.path, 'write to a read-only image', 'EROFS');
+  /**
+   * Unmap allowed: punch a hole (a hole reads as zeros). Otherwise ZERO_RANGE, which keeps the space
+   * allocated as the guest asked. Either way, when the filesystem refuses, write zero blocks.
+   */
+  async writeZeroes(offset: number, length: number, options: WriteZeroesOptions = {}): Promise<void> {
+    this.checkRange('write-zeroes', offset, length);
+    if (length === 0) return;
+    if (options.unmap && (await this.space('punch-hole', offset, length))) return;
+    if (await this.space('zero-range', offset, length)) return;
     for (let done = 0; done < length; ) {
       const n = Math.min(ZERO_CHUNK.length, length - done);
       await this.transfer('write', offset + done, [ZERO_CHUNK.subarray(0, n)]);
@@ -58,14 +80,50 @@ export class RawBackend implements BlockBackend {
     }
   }
 
-  async discard(): Promise<void> {
-    // Node has no fallocate(PUNCH_HOLE); discard is only a hint (virtio spec 5.2.6), so keep the data.
+  /** Frees the range's blocks; where holes cannot be punched the data stays (discard is a hint, virtio 5.2.6). */
+  async discard(offset: number, length: number): Promise<void> {
+    this.checkRange('discard', offset, length);
+    if (length === 0) return;
+    await this.space('punch-hole', offset, length);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await Promise.allSettled([...this.spaceOps]);
     await this.fh.close();
+  }
+
+  /** Refuses writes to a read-only image and ranges outside the image (the device checks too; this is the backstop). */
+  private checkRange(what: string, offset: number, length: number): void {
+    if (this.readOnly) throw new BlockBackendError(this.path, `${what} on a read-only image`, 'EROFS');
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new BlockBackendError(this.path, `${what} of ${length} bytes at offset ${offset} is outside the ${this.size}-byte image`, 'EINVAL');
+    }
+  }
+
+  /** fallocate `op` on the range: true when done; false when unsupported here (noted once, not retried). */
+  private async space(op: SpaceOp, offset: number, length: number): Promise<boolean> {
+    if (this.fallocate === null || this.refused.has(op)) return false;
+    if (this.closed) throw new BlockBackendError(this.path, `${op} after close`, 'EBADF');
+    const pending = fallocateRange(this.fallocate, this.fh.fd, op, offset, length);
+    this.spaceOps.add(pending);
+    let done: boolean;
+    try {
+      done = await pending;
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new BlockBackendError(this.path, `fallocate ${op} of ${length} bytes at offset ${offset}: ${err.message}`, err.code ?? 'EIO');
+    } finally {
+      this.spaceOps.delete(pending);
+    }
+    if (!done) {
+      this.refused.add(op);
+      this.log(
+        `${this.path}: the filesystem cannot ${op === 'punch-hole' ? 'punch holes (fallocate PUNCH_HOLE); discard keeps the data' : 'zero ranges (fallocate ZERO_RANGE); write-zeroes writes zero blocks'}`,
+      );
+    }
+    return done;
   }
 
   /** readv/writev until every byte moved; a read past end of file yields zeros. */

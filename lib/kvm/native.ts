@@ -168,6 +168,21 @@ export interface NativeIcmpSocket {
   close(): void;
 }
 
+/**
+ * fallocate(2) on the libuv thread pool: resolves when done, rejects with a Node-style error (code
+ * 'EOPNOTSUPP' when the filesystem cannot do `mode`, errno, syscall 'fallocate'). Throws synchronously
+ * (TypeError/RangeError) on a bad argument: mode bits other than the three below, length 0, values above 2^53.
+ */
+export interface NativeFallocate {
+  (fd: number, mode: number, offset: number, length: number): Promise<void>;
+  /** FALLOC_FL_KEEP_SIZE: never change the file's size. */
+  readonly KEEP_SIZE: number;
+  /** FALLOC_FL_PUNCH_HOLE (requires KEEP_SIZE): free the range's blocks; it then reads as zeros. */
+  readonly PUNCH_HOLE: number;
+  /** FALLOC_FL_ZERO_RANGE: make the range read as zeros, keeping it allocated (unwritten extents). */
+  readonly ZERO_RANGE: number;
+}
+
 /** Byte offsets inside struct kvm_run, from the headers the addon was compiled against. */
 export interface RunLayout {
   requestInterruptWindow: number; immediateExit: number; exitReason: number; readyForInterruptInjection: number;
@@ -200,6 +215,8 @@ export interface NativeAddon {
    * Throws Node-style errors (code/errno/syscall 'open' or 'ioctl'). Optional: addons built before it lack it.
    */
   openTap?: (ifname: string) => NativeTapHandle;
+  /** Optional: addons built before it lack it. */
+  fallocate?: NativeFallocate;
   /** Optional: addons built before it lack it. */
   PacketFd?: new (fd: number, maxFrameBytes: number) => NativePacketFd;
   /** Optional: addons built before it lack it. */
