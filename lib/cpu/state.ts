@@ -91,36 +91,62 @@ function segIn(cpu: Cpu, s: number, v: SegmentState, field: string): void {
     (v.l ? SA_L : 0) | (v.db ? SA_DB : 0) | (v.g ? SA_G : 0) | (v.unusable ? SA_UNUSABLE : 0);
 }
 
-export function exportState(cpu: Cpu): CpuState {
+/** kvm_regs from the interpreter's registers. */
+export function exportRegs(cpu: Cpu): RegsState {
   const r = {} as RegsState;
   GPR.forEach((n, k) => { r[n] = u64(cpu.lo[k]!, cpu.hi[k]!); });
   r.rip = numberToU64(cpu.rip);
   r.rflags = BigInt(cpu.getFlags() >>> 0);
-  const msrs = new Map<number, bigint>();
-  for (const m of STATE_MSRS) { const v = readMsr(cpu, m); if (v !== undefined) msrs.set(m, v); }
+  return r;
+}
+
+/** kvm_sregs (without interrupt_bitmap) from the interpreter's segment, descriptor-table and control registers. */
+export function exportSregs(cpu: Cpu): SregsState {
   return {
-    regs: r,
-    sregs: {
-      cs: segOut(cpu, CS), ds: segOut(cpu, DS), es: segOut(cpu, ES), fs: segOut(cpu, FS), gs: segOut(cpu, GS), ss: segOut(cpu, SS),
-      tr: segOut(cpu, TR), ldt: segOut(cpu, LDTR),
-      gdt: { base: numberToU64(cpu.gdtBase), limit: cpu.gdtLimit }, idt: { base: numberToU64(cpu.idtBase), limit: cpu.idtLimit },
-      cr0: BigInt(cpu.cr0 >>> 0), cr2: numberToU64(cpu.cr2), cr3: BigInt(cpu.cr3), cr4: BigInt(cpu.cr4 >>> 0), cr8: BigInt(cpu.cr8),
-      efer: BigInt(cpu.efer >>> 0), apicBase: cpu.msr.apicBase ?? 0n,
-    },
+    cs: segOut(cpu, CS), ds: segOut(cpu, DS), es: segOut(cpu, ES), fs: segOut(cpu, FS), gs: segOut(cpu, GS), ss: segOut(cpu, SS),
+    tr: segOut(cpu, TR), ldt: segOut(cpu, LDTR),
+    gdt: { base: numberToU64(cpu.gdtBase), limit: cpu.gdtLimit }, idt: { base: numberToU64(cpu.idtBase), limit: cpu.idtLimit },
+    cr0: BigInt(cpu.cr0 >>> 0), cr2: numberToU64(cpu.cr2), cr3: BigInt(cpu.cr3), cr4: BigInt(cpu.cr4 >>> 0), cr8: BigInt(cpu.cr8),
+    efer: BigInt(cpu.efer >>> 0), apicBase: cpu.msr.apicBase ?? 0n,
+  };
+}
+
+/** The STATE_MSRS the interpreter implements; `skip` leaves some out (e.g. MSR_TSC, which reads the clock). */
+export function exportMsrs(cpu: Cpu, skip: readonly number[] = []): Map<number, bigint> {
+  const msrs = new Map<number, bigint>();
+  for (const m of STATE_MSRS) {
+    if (skip.includes(m)) continue;
+    const v = readMsr(cpu, m);
+    if (v !== undefined) msrs.set(m, v);
+  }
+  return msrs;
+}
+
+export function exportState(cpu: Cpu): CpuState {
+  return {
+    regs: exportRegs(cpu),
+    sregs: exportSregs(cpu),
     fpu: toKvmFpu(cpu.simd),
-    msrs,
+    msrs: exportMsrs(cpu),
     debugRegs: [0, 1, 2, 3, 6, 7].map((k) => numberToU64(cpu.dr[k]!)),
     halted: cpu.halted, interruptShadow: cpu.shadow, nmiPending: cpu.nmiPending,
   };
 }
 
-export function importState(cpu: Cpu, s: CpuState): void {
+/** kvm_regs → the interpreter's general registers, RIP and RFLAGS (call importSregs first: RIP depends on the mode). */
+export function importRegs(cpu: Cpu, regs: RegsState): void {
   GPR.forEach((n, k) => {
-    const v = s.regs[n];
+    const v = regs[n];
     if (typeof v !== 'bigint') throw new TypeError(`CpuState.regs.${n}: expected a bigint`);
     cpu.lo[k] = Number(BigInt.asIntN(32, v)); cpu.hi[k] = Number(BigInt.asIntN(32, v >> 32n));
   });
-  const sr = s.sregs;
+  cpu.setFlags(Number(regs.rflags & 0xffffffffn));
+  cpu.rip = Number(BigInt.asIntN(64, regs.rip));
+  if (cpu.mode !== 64) cpu.rip = Number(regs.rip & 0xffffffffn);
+}
+
+/** kvm_sregs → segment, descriptor-table and control registers, EFER, APIC base; sets CPL and the mode. */
+export function importSregs(cpu: Cpu, sr: SregsState): void {
   cpu.cr0 = Number(BigInt.asIntN(32, sr.cr0)); cpu.cr2 = Number(BigInt.asIntN(64, sr.cr2)); cpu.cr3 = Number(BigInt.asUintN(52, sr.cr3));
   cpu.cr4 = Number(sr.cr4 & 0xffffffffn); cpu.cr8 = Number(sr.cr8 & 15n); cpu.efer = Number(sr.efer & 0xffffffffn);
   if (cpu.msr.apicBase !== undefined) cpu.msr.apicBase = sr.apicBase;
@@ -129,12 +155,20 @@ export function importState(cpu: Cpu, s: CpuState): void {
   cpu.gdtBase = Number(BigInt.asIntN(64, sr.gdt.base)); cpu.gdtLimit = sr.gdt.limit & 0xffff;
   cpu.idtBase = Number(BigInt.asIntN(64, sr.idt.base)); cpu.idtLimit = sr.idt.limit & 0xffff;
   // CPL is the DPL of SS (as KVM defines it), 0 in real mode.
-  cpu.setFlags(Number(s.regs.rflags & 0xffffffffn));
   cpu.setCpl(cpu.cr0 & 1 ? sr.ss.dpl & 3 : 0);
-  cpu.rip = Number(BigInt.asIntN(64, s.regs.rip));
-  if (cpu.mode !== 64 && !(cpu.efer & 0x400 && sr.cs.l)) cpu.rip = Number(s.regs.rip & 0xffffffffn);
+  cpu.updateMode();
+}
+
+/** MSR values → the interpreter (EFER and FS/GS base are not taken from here: they are part of kvm_sregs). */
+export function importMsrs(cpu: Cpu, msrs: ReadonlyMap<number, bigint>): void {
+  for (const [k, v] of msrs) if (k !== MSR_EFER && k !== MSR_FS_BASE && k !== MSR_GS_BASE && !writeMsr(cpu, k, v)) throw new RangeError(`CpuState.msrs: MSR 0x${k.toString(16)} value 0x${v.toString(16)} rejected`);
+}
+
+export function importState(cpu: Cpu, s: CpuState): void {
+  importSregs(cpu, s.sregs);
+  importRegs(cpu, s.regs);
   fromKvmFpu(cpu.simd, s.fpu);
-  for (const [k, v] of s.msrs) if (k !== MSR_EFER && k !== MSR_FS_BASE && k !== MSR_GS_BASE && !writeMsr(cpu, k, v)) throw new RangeError(`CpuState.msrs: MSR 0x${k.toString(16)} value 0x${v.toString(16)} rejected`);
+  importMsrs(cpu, s.msrs);
   [0, 1, 2, 3, 6, 7].forEach((k, j) => { const v = s.debugRegs[j]; if (v !== undefined) cpu.dr[k] = Number(BigInt.asIntN(64, v)); });
   cpu.halted = s.halted; cpu.shadow = s.interruptShadow; cpu.nmiPending = s.nmiPending;
   cpu.updateMode();

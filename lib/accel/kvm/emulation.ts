@@ -2,26 +2,33 @@
  * Completing instructions the host's in-kernel emulator gave up on (KVM_EXIT_INTERNAL_ERROR, suberror
  * EMULATION). On an emulating host (kvm_pvm) every guest instruction at CPL0 goes through KVM's x86 emulator,
  * which lacks some instructions (int3, clac/stac, popcnt, movbe, xsave...). A real VT-x/AMD-V host never gets
- * here. The one instruction is executed by nodevmm's interpreter (lib/cpu stepExternal) against the vCPU's
- * registers and guest memory, the state is written back, and the guest resumes.
+ * here. The one instruction is executed by nodevmm's interpreter (one lib/cpu ExternalStepper per vCPU) against the
+ * vCPU's registers and guest memory, the state is written back, and the guest resumes.
+ *
+ * Each vCPU state ioctl costs ~8-20 µs on kvm_pvm, so a completion moves only what the instruction can use:
+ * regs and sregs always (read once), the FPU/SSE state and the carried MSRs only when instructionNeeds() says the
+ * opcode may touch them, and writes back only what changed. Pending events (NMI, interrupt shadow) are not read:
+ * KVM keeps and delivers them when the guest resumes.
  *
  * Only clac/stac are completed by hand, and only where the guest's CPUID has SMAP and the vCPU is at CPL0 (where
- * they are valid: only RFLAGS.AC changes). Measured (bench/exit-roundtrip.ts, kvm_pvm): a completion through
- * the interpreter costs ~4x one by hand (it reads and writes the whole register state: FPU, MSRs, events — each
- * ioctl is slow on this host), and Linux runs clac at every exception/interrupt entry (10-25 thousand times
- * before /init), which would add tens of seconds to a boot. Everything else — int3 included (it is rare) — goes
- * through lib/cpu stepExternal, which follows the guest's CPUID.
+ * they are valid: only RFLAGS.AC changes): Linux runs clac at every exception/interrupt entry (10-25 thousand
+ * times before /init). Everything else — int3 included (it is rare) — goes through the interpreter, which follows
+ * the guest's CPUID.
  */
-import { STATE_MSRS, stepExternal, type CpuState } from '../../cpu/index.js';
+import { STATE_MSRS } from '../../cpu/index.js';
+import { ExternalStepper } from '../../cpu/external-stepper.js';
 import type { KvmFpu } from '../../cpu/simd/fxsave.js';
-import { instructionAt, type CpuidEntry, type Fpu, type KvmVcpu, type Segment, type Sregs } from '../../kvm/index.js';
+import type { CpuidEntry, Fpu, KvmVcpu, Regs, Segment, Sregs } from '../../kvm/index.js';
 import type { Bus } from '../../machine/bus.js';
 import type { GuestMemory } from '../../machine/guest-memory.js';
+import { fetchInstruction } from './instruction-fetch.js';
+import { instructionNeeds } from './instruction-needs.js';
 
 const MSR_TSC = 0x10;
 const RFLAGS_AC = 1n << 18n;
 const CPUID_7_EBX_SMAP = 1 << 20;
 const CR0_PE = 1n;
+const EFER_LMA = 1n << 10n;
 
 export type EmulationOutcome =
   | { ok: true; how: string }
@@ -80,6 +87,7 @@ function sameSregs(a: Sregs, b: Sregs): boolean {
 /** Per-vCPU: which of the interpreter's state MSRs this KVM can read (probed once). */
 export class EmulationCompleter {
   private msrIndices: number[] | undefined;
+  private stepper: ExternalStepper | undefined;
   /** How many instructions were completed, by mnemonic-ish key (first byte(s)), for diagnostics. */
   readonly counts = new Map<string, number>();
 
@@ -116,55 +124,67 @@ export class EmulationCompleter {
     return ok;
   }
 
-  private captureState(): CpuState {
-    const regs = this.vcpu.getRegs();
-    const sregs = this.vcpu.getSregs();
-    const fpu = toKvmFpuShape(this.vcpu.getFpu());
+  /** The interpreter Cpu for this vCPU, built at the first completion (construction allocates its tables). */
+  private stepperFor(sregs: Sregs): ExternalStepper {
+    this.stepper ??= new ExternalStepper(this.ctx.memory, {
+      pio: this.ctx.pio, mmio: this.ctx.mmio, tsc: () => this.vcpu.getMsr(MSR_TSC), apicBase: sregs.apicBase,
+      ...(this.cpuid ? { cpuid: this.cpuid } : {}),
+    });
+    return this.stepper;
+  }
+
+  private readMsrs(): Map<number, bigint> {
     const msrs = new Map<number, bigint>();
     for (const m of this.vcpu.getMsrs(this.readableMsrs())) msrs.set(m.index, m.value);
-    const events = this.vcpu.getVcpuEvents();
-    const { interruptBitmap: _bitmap, ...sr } = sregs;
-    return {
-      regs, sregs: sr, fpu, msrs, debugRegs: [], halted: false,
-      interruptShadow: events.interrupt.shadow !== 0, nmiPending: events.nmi.pending !== 0,
-    };
+    return msrs;
   }
 
   /** Completes the instruction at RIP. Never throws. */
   complete(): EmulationOutcome {
-    const at = instructionAt(this.vcpu, this.ctx.memory);
-    if (at.bytes.length === 0) {
-      return { ok: false, rip: at.rip, bytes: at.bytes, detail: `instruction at ${hex(at.linear)} is not in guest RAM` };
+    let regs: Regs, sregs: Sregs;
+    try {
+      regs = this.vcpu.getRegs();
+      sregs = this.vcpu.getSregs();
+    } catch (e) {
+      return { ok: false, rip: 0n, bytes: new Uint8Array(), detail: `could not read the vCPU registers: ${e instanceof Error ? e.message : String(e)}` };
     }
-    const special = this.byHand ? this.completeByHand(at.bytes) : undefined;
+    const at = fetchInstruction(this.vcpu, this.ctx.memory, regs.rip, sregs);
+    if (at.bytes.length === 0) {
+      return { ok: false, rip: regs.rip, bytes: at.bytes, detail: `instruction at ${hex(at.linear)} is not in guest RAM` };
+    }
+    const special = this.byHand ? this.completeByHand(at.bytes, regs, sregs) : undefined;
     if (special) {
       this.count(at.bytes);
       return { ok: true, how: special };
     }
     let interpError: string;
     try {
-      const before = this.captureState();
-      const sregsBefore = this.vcpu.getSregs();
-      const { state, stop } = stepExternal(before, this.ctx.memory, {
-        pio: this.ctx.pio, mmio: this.ctx.mmio, tsc: () => this.vcpu.getMsr(MSR_TSC),
-        ...(this.cpuid ? { cpuid: this.cpuid } : {}),
+      const needs = instructionNeeds(at.bytes, (sregs.efer & EFER_LMA) !== 0n && sregs.cs.l !== 0);
+      const fpuBefore = needs.fpu ? toKvmFpuShape(this.vcpu.getFpu()) : undefined;
+      const msrsBefore = needs.msrs ? this.readMsrs() : undefined;
+      const { interruptBitmap, ...sr } = sregs;
+      const after = this.stepperFor(sregs).step({
+        regs, sregs: sr, ...(fpuBefore ? { fpu: fpuBefore } : {}), ...(msrsBefore ? { msrs: msrsBefore } : {}),
       });
-      if (stop.reason === 'shutdown') {
-        return { ok: false, rip: at.rip, bytes: at.bytes, detail: `triple fault while completing the instruction: ${stop.detail}` };
+      if (after.stop.reason === 'shutdown') {
+        return { ok: false, rip: regs.rip, bytes: at.bytes, detail: `triple fault while completing the instruction: ${after.stop.detail}` };
       }
       // KVM_SET_SREGS resets the vCPU's MMU context (costly, above all on a shadow-paging host): only when changed.
-      const sregsAfter = { ...state.sregs, interruptBitmap: sregsBefore.interruptBitmap };
-      if (!sameSregs(sregsBefore, sregsAfter)) this.vcpu.setSregs(sregsAfter);
-      this.vcpu.setRegs(state.regs);
-      if (!sameFpu(before.fpu, state.fpu)) this.vcpu.setFpu(fromKvmFpuShape(state.fpu));
-      const changed = [...state.msrs].filter(([k, v]) => k !== MSR_TSC && before.msrs.get(k) !== v);
-      if (changed.length > 0) this.vcpu.setMsrs(changed.map(([index, value]) => ({ index, value })));
+      const sregsAfter = { ...after.sregs, interruptBitmap };
+      if (!sameSregs(sregs, sregsAfter)) this.vcpu.setSregs(sregsAfter);
+      this.vcpu.setRegs(after.regs);
+      if (fpuBefore && after.fpu && !sameFpu(fpuBefore, after.fpu)) this.vcpu.setFpu(fromKvmFpuShape(after.fpu));
+      if (msrsBefore && after.msrs) {
+        // Only MSRs this KVM can read (and so write); MSR_TSC is never written back (the interpreter read the vCPU's).
+        const changed = [...after.msrs].filter(([k, v]) => msrsBefore.has(k) && k !== MSR_TSC && msrsBefore.get(k) !== v);
+        if (changed.length > 0) this.vcpu.setMsrs(changed.map(([index, value]) => ({ index, value })));
+      }
       this.count(at.bytes);
       return { ok: true, how: 'interpreter' };
     } catch (e) {
       interpError = e instanceof Error ? e.message : String(e);
     }
-    return { ok: false, rip: at.rip, bytes: at.bytes, detail: `the interpreter could not complete it: ${interpError}` };
+    return { ok: false, rip: regs.rip, bytes: at.bytes, detail: `the interpreter could not complete it: ${interpError}` };
   }
 
   private count(bytes: Uint8Array): void {
@@ -176,11 +196,9 @@ export class EmulationCompleter {
    * clac/stac without the interpreter, where they are valid (SMAP in the guest's CPUID, protected mode, CPL0):
    * only RFLAGS.AC changes. Returns a label, or undefined to let the interpreter handle the instruction.
    */
-  private completeByHand(bytes: Uint8Array): string | undefined {
+  private completeByHand(bytes: Uint8Array, regs: Regs, sregs: Sregs): string | undefined {
     if (!(this.smap && bytes[0] === 0x0f && bytes[1] === 0x01 && (bytes[2] === 0xca || bytes[2] === 0xcb))) return undefined;
-    const { cr0, ss } = this.vcpu.getSregs();
-    if (!(cr0 & CR0_PE) || ss.dpl !== 0) return undefined; // #UD there: the interpreter raises it
-    const regs = this.vcpu.getRegs();
+    if (!(sregs.cr0 & CR0_PE) || sregs.ss.dpl !== 0) return undefined; // #UD there: the interpreter raises it
     if (regs.rflags & (1n << 17n)) return undefined; // virtual-8086 mode: #UD too
     const rflags = bytes[2] === 0xcb ? regs.rflags | RFLAGS_AC : regs.rflags & ~RFLAGS_AC;
     this.vcpu.setRegs({ ...regs, rip: regs.rip + 3n, rflags });
