@@ -3,11 +3,15 @@
  * the file with exact refcounts, copies partial clusters from the backing file on first write, and uses v3
  * zero clusters for write-zeroes/discard. Metadata is written through immediately (data first, then the
  * refcount, then the L2 entry), so a crash can leak clusters but never corrupt the map. All operations are
- * serialized by one mutex; every file access is async.
+ * serialized by one mutex; every file access is async. Discard (and write-zeroes with unmap) also punches a
+ * hole under the host clusters that become zero clusters: they stay allocated in the map (a later write reuses
+ * them) but stop taking space in the host file.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { AsyncMutex, BlockBackendError, sliceBuffers, totalLength, type BlockBackend } from '../backend.js';
+import type { NativeFallocate } from '../../kvm/native.js';
+import { AsyncMutex, BlockBackendError, sliceBuffers, totalLength, type BlockBackend, type WriteZeroesOptions } from '../backend.js';
+import { fallocateRange, nativeFallocate } from '../fallocate.js';
 import {
   HI_COMPRESSED,
   HI_COPIED,
@@ -27,6 +31,10 @@ export interface Qcow2OpenOptions {
   readOnly?: boolean;
   /** Opens a backing file (given the resolved path and the format from the header, if any). */
   openBacking?: (path: string, format: string | undefined) => Promise<BlockBackend>;
+  /** fallocate used to free the host space of discarded clusters: default the addon's; null: never free it. */
+  fallocate?: NativeFallocate | null;
+  /** Where the one-time "this filesystem cannot punch holes" note goes (default console.warn). */
+  log?: (line: string) => void;
 }
 
 /** Cap on loaded tables: L1 and refcount tables above this are refused (QEMU uses 32 MiB too). */
@@ -55,6 +63,9 @@ export class Qcow2Backend implements BlockBackend {
   private refTableOffset: number;
   private fileEnd: number;
   private closed = false;
+  /** Null once the filesystem refused PUNCH_HOLE (noted once). */
+  private fallocate: NativeFallocate | null = null;
+  private log: (line: string) => void = (line) => console.warn(line);
 
   private constructor(
     readonly path: string,
@@ -105,6 +116,8 @@ export class Qcow2Backend implements BlockBackend {
         backing = await options.openBacking(bpath, header.backingFormat);
       }
       const img = new Qcow2Backend(path, fh, header, l1, refTable, fileSize, readOnly, backing);
+      img.fallocate = options.fallocate === undefined ? nativeFallocate() : options.fallocate;
+      if (options.log) img.log = options.log;
       if (!readOnly && header.version === 3 && header.autoclearFeatures !== 0n) {
         // We do not maintain whatever the autoclear bits promise (e.g. bitmaps): clear them, as the spec asks.
         await writeAll(fh, new Uint8Array(8), 88);
@@ -137,15 +150,15 @@ export class Qcow2Backend implements BlockBackend {
     return this.mutex.run(() => this.fh.datasync());
   }
 
-  writeZeroes(offset: number, length: number): Promise<void> {
+  writeZeroes(offset: number, length: number, options: WriteZeroesOptions = {}): Promise<void> {
     if (this.readOnly) return Promise.reject(new BlockBackendError(this.path, 'write to a read-only image', 'EROFS'));
-    return this.mutex.run(() => this.zeroLocked(offset, length, true));
+    return this.mutex.run(() => this.zeroLocked(offset, length, true, options.unmap ?? false));
   }
 
   discard(offset: number, length: number): Promise<void> {
     if (this.readOnly) return Promise.reject(new BlockBackendError(this.path, 'write to a read-only image', 'EROFS'));
     // Discard is a hint: whole clusters become zero clusters, partial ones keep their data.
-    return this.mutex.run(() => this.zeroLocked(offset, length, false));
+    return this.mutex.run(() => this.zeroLocked(offset, length, false, true));
   }
 
   async close(): Promise<void> {
@@ -262,10 +275,14 @@ export class Qcow2Backend implements BlockBackend {
     await this.setL2Entry(clusterGuest, host, false);
   }
 
-  /** Make a range read as zeros; `partial` decides whether partial clusters are zeroed too (write-zeroes). */
-  private async zeroLocked(offset: number, length: number, partial: boolean): Promise<void> {
+  /**
+   * Make a range read as zeros; `partial` decides whether partial clusters are zeroed too (write-zeroes).
+   * With `unmap`, the host clusters under whole zeroed clusters are punched out of the file afterwards.
+   */
+  private async zeroLocked(offset: number, length: number, partial: boolean, unmap: boolean): Promise<void> {
     this.checkBounds(offset, length);
     const cs = this.clusterSize;
+    const holes = new HostRanges();
     let pos = 0;
     while (pos < length) {
       const guest = offset + pos;
@@ -280,11 +297,35 @@ export class Qcow2Backend implements BlockBackend {
             throw new BlockBackendError(this.path, `cluster at guest offset ${guest} is shared (snapshots); zeroing it is not supported`);
           }
           await this.setL2Entry(guest, keep, true);
+          if (keep !== 0) holes.add(keep, cs);
         } else if (partial) {
           await this.writeLocked(guest, [new Uint8Array(n)]);
         }
+      } else if (unmap && n === cs && m.kind === 'zero' && m.host !== 0 && this.fallocate !== null) {
+        // A preallocated zero cluster may still hold old bytes; free them unless a snapshot maps it as data.
+        if ((await this.getRefcount(m.host / cs)) === 1) holes.add(m.host, cs);
       }
       pos += n;
+    }
+    // Only after the L2 entries say "zero": no map ever points at data that a hole replaced.
+    if (unmap) await this.punchHoles(holes.ranges);
+  }
+
+  /** PUNCH_HOLE each host range; a filesystem that cannot is noted once and never asked again. */
+  private async punchHoles(ranges: readonly (readonly [number, number])[]): Promise<void> {
+    for (const [start, length] of ranges) {
+      if (this.fallocate === null) return;
+      let done: boolean;
+      try {
+        done = await fallocateRange(this.fallocate, this.fh.fd, 'punch-hole', start, length);
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException;
+        throw new BlockBackendError(this.path, `fallocate punch-hole of ${length} bytes at host offset ${start}: ${err.message}`, err.code ?? 'EIO');
+      }
+      if (!done) {
+        this.fallocate = null;
+        this.log(`${this.path}: the filesystem cannot punch holes (fallocate PUNCH_HOLE); discarded clusters keep their host space`);
+      }
     }
   }
 
@@ -556,4 +597,15 @@ function dropBytes(parts: Uint8Array[], n: number): Uint8Array[] {
   const rest = parts.slice(i);
   if (n > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(n);
   return rest;
+}
+
+/** Host byte ranges, merged when each one starts where the previous ended (one fallocate per run). */
+class HostRanges {
+  readonly ranges: [number, number][] = [];
+
+  add(start: number, length: number): void {
+    const last = this.ranges[this.ranges.length - 1];
+    if (last && last[0] + last[1] === start) last[1] += length;
+    else this.ranges.push([start, length]);
+  }
 }
