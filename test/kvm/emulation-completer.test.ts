@@ -185,6 +185,30 @@ describeKvm('EmulationCompleter moves only the state an instruction can use', ()
     expect(r.rax & 0xffff_ffffn).toBe(0n);
     expect(r.rip).toBe(BigInt(CODE + 9));
   });
+
+  it('code changed at the same physical address (or run in another mode) is decoded afresh', () => {
+    setUp({ name: 'popcnt rax, rcx', code: [0xf3, 0x48, 0x0f, 0xb8, 0xc1], regs: { rcx: 0xffn, rdx: 0x3n } });
+    expect(completer.complete().ok).toBe(true);
+    expect(vcpu.getRegs().rax).toBe(8n);
+    // Only the ModRM byte changes (rcx → rdx), as a guest patching its code would.
+    setUp({ name: 'popcnt rax, rdx', code: [0xf3, 0x48, 0x0f, 0xb8, 0xc2], regs: { rcx: 0xffn, rdx: 0x3n } });
+    expect(completer.complete().ok).toBe(true);
+    expect(vcpu.getRegs().rax).toBe(2n);
+    // Unchanged bytes complete again from the kept decode.
+    setUp({ name: 'popcnt rax, rdx', code: [0xf3, 0x48, 0x0f, 0xb8, 0xc2], regs: { rdx: 0x7n } });
+    expect(completer.complete().ok).toBe(true);
+    expect(vcpu.getRegs().rax).toBe(3n);
+    // 48 FF C0: INC RAX in 64-bit code, DEC EAX + INC EAX in compatibility mode (CS.L = 0).
+    const incRax: Case = { name: 'inc rax', code: [0x48, 0xff, 0xc0], regs: { rax: 10n } };
+    setUp(incRax);
+    expect(completer.complete().ok).toBe(true);
+    expect(vcpu.getRegs()).toMatchObject({ rax: 11n, rip: BigInt(CODE + 3) });
+    setUp(incRax);
+    const s = vcpu.getSregs();
+    vcpu.setSregs({ ...s, cs: { ...s.cs, l: 0, db: 1 } });
+    expect(completer.complete().ok).toBe(true);
+    expect(vcpu.getRegs()).toMatchObject({ rax: 9n, rip: BigInt(CODE + 1) });
+  });
 });
 
 describeKvm('EmulationCompleter on instructions KVM failed to emulate', () => {
