@@ -1,9 +1,11 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nativeFallocate } from '../../lib/block/fallocate.js';
 import { RawBackend } from '../../lib/block/raw.js';
-import { BLK_F_DISCARD, BLK_F_FLUSH, BLK_F_RO, BLK_F_WRITE_ZEROES } from '../../lib/virtio/blk/constants.js';
+import { BLK_CONFIG, BLK_F_DISCARD, BLK_F_FLUSH, BLK_F_RO, BLK_F_WRITE_ZEROES } from '../../lib/virtio/blk/constants.js';
+import { VirtioBlk } from '../../lib/virtio/blk/device.js';
 import { F_EVENT_IDX, F_INDIRECT_DESC, F_VERSION_1, STATUS_DEVICE_NEEDS_RESET, featureBit, hasFeature } from '../../lib/virtio/constants.js';
 import { MMIO, virtioMmioCmdline } from '../../lib/virtio/mmio.js';
 import { T_DISCARD, T_FLUSH, T_GET_ID, T_IN, T_OUT, T_WRITE_ZEROES, blkRequest, blkRig, pattern, segment } from './blk-helpers.js';
@@ -94,6 +96,29 @@ describe('virtio-blk over virtio-mmio with a raw file', () => {
     expect((await blkRequest(rig, T_WRITE_ZEROES, 0, { out: segment(2040, 16) })).status).toBe(1);
     // A payload far larger than the advertised segment limit is refused without copying it.
     expect((await blkRequest(rig, T_DISCARD, 0, { out: new Uint8Array(8 << 20) })).status).toBe(1);
+  });
+
+  const noFallocate = nativeFallocate() === null ? 'the addon has no fallocate()' : undefined;
+  if (noFallocate) console.warn(`skipping the write-zeroes UNMAP test: ${noFallocate}`);
+  it.skipIf(noFallocate !== undefined)('write-zeroes with UNMAP frees the range; without it the blocks stay allocated', async () => {
+    const MiB = 1 << 20;
+    const path = await image('wz-unmap.raw', pattern(16 * MiB, 7));
+    const backend = await openRaw(path);
+    expect(new VirtioBlk(backend).readConfig(BLK_CONFIG.writeZeroesMayUnmap, 1)).toBe(1);
+    const rig = blkRig(backend);
+    const allocated = async (): Promise<number> => (await stat(path)).blocks * 512;
+    const before = await allocated();
+    expect((await blkRequest(rig, T_WRITE_ZEROES, 0, { out: segment(0, (4 * MiB) / 512, 1) })).status).toBe(0);
+    const afterUnmap = await allocated();
+    expect((await blkRequest(rig, T_WRITE_ZEROES, 0, { out: segment((8 * MiB) / 512, (4 * MiB) / 512) })).status).toBe(0);
+    const afterZero = await allocated();
+    const onDisk = await readFile(path);
+    expect(onDisk.subarray(0, 4 * MiB).every((b) => b === 0)).toBe(true);
+    expect(onDisk.subarray(8 * MiB, 12 * MiB).every((b) => b === 0)).toBe(true);
+    expect(onDisk.length).toBe(16 * MiB);
+    // Filesystems that cannot punch holes fall back to writing zeros (logged); this machine's can.
+    expect(before - afterUnmap).toBeGreaterThanOrEqual(4 * MiB - 64 * 1024);
+    expect(afterZero).toBe(afterUnmap);
   });
 
   it('a read-only disk refuses writes and leaves the file unchanged', async () => {

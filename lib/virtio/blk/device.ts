@@ -97,6 +97,8 @@ export class VirtioBlk implements VirtioDevice {
     dv.setUint32(BLK_CONFIG.discardSectorAlignment, Math.max(1, Math.floor(backend.optimalIoSize / SECTOR_SIZE)), true);
     dv.setUint32(BLK_CONFIG.maxWriteZeroesSectors, MAX_DWZ_SECTORS, true);
     dv.setUint32(BLK_CONFIG.maxWriteZeroesSeg, MAX_DWZ_SEGMENTS, true);
+    // The device may deallocate on write-zeroes with UNMAP (virtio 1.x 5.2.4: write_zeroes_may_unmap).
+    this.config[BLK_CONFIG.writeZeroesMayUnmap] = 1;
   }
 
   readConfig(offset: number, size: number): number {
@@ -252,7 +254,7 @@ export class VirtioBlk implements VirtioDevice {
     if (n === 0 || !Number.isInteger(n)) throw new RequestError(BLK_S_IOERR, `discard/write-zeroes payload of ${segments.length} bytes`);
     if (n > MAX_DWZ_SEGMENTS) throw new RequestError(BLK_S_IOERR, `${n} discard/write-zeroes segments (max ${MAX_DWZ_SEGMENTS})`);
     const dv = new DataView(segments.buffer, segments.byteOffset, segments.byteLength);
-    const ranges: Array<[number, number]> = [];
+    const ranges: Array<{ offset: number; length: number; unmap: boolean }> = [];
     for (let i = 0; i < n; i++) {
       const o = i * DISCARD_SEGMENT_BYTES;
       const sectors = dv.getUint32(o + 8, true);
@@ -261,12 +263,13 @@ export class VirtioBlk implements VirtioDevice {
       if (flags & ~DWZ_FLAG_UNMAP) throw new RequestError(BLK_S_UNSUPP, `write-zeroes segment flags 0x${flags.toString(16)}`);
       if (sectors > MAX_DWZ_SECTORS) throw new RequestError(BLK_S_IOERR, `segment of ${sectors} sectors (max ${MAX_DWZ_SECTORS})`);
       const offset = this.checkRange(dv.getUint32(o, true), dv.getUint32(o + 4, true), sectors * SECTOR_SIZE);
-      ranges.push([offset, sectors * SECTOR_SIZE]);
+      ranges.push({ offset, length: sectors * SECTOR_SIZE, unmap: (flags & DWZ_FLAG_UNMAP) !== 0 });
     }
-    for (const [offset, length] of ranges) {
+    for (const { offset, length, unmap } of ranges) {
       if (length === 0) continue;
       if (type === BLK_T_DISCARD) await this.backend.discard(offset, length);
-      else await this.backend.writeZeroes(offset, length);
+      // UNMAP lets the backend free the range (a hole reads back as zeros) instead of writing zero blocks.
+      else await this.backend.writeZeroes(offset, length, { unmap });
     }
   }
 
