@@ -84,7 +84,10 @@ function sameSregs(a: Sregs, b: Sregs): boolean {
     a.apicBase === b.apicBase;
 }
 
-/** Per-vCPU: which of the interpreter's state MSRs this KVM can read (probed once). */
+/**
+ * Per vCPU: completes failed emulations with one interpreter Cpu (built at the first one) and remembers which of
+ * the interpreter's state MSRs this KVM can read (probed once).
+ */
 export class EmulationCompleter {
   private msrIndices: number[] | undefined;
   private stepper: ExternalStepper | undefined;
@@ -98,7 +101,7 @@ export class EmulationCompleter {
 
   /**
    * @param options.byHand complete clac/stac without the interpreter where valid (default true; false sends every
-   *                       failed emulation through lib/cpu stepExternal)
+   *                       failed emulation through the interpreter)
    * @param options.cpuid  the vCPU's CPUID table: the interpreter follows it (e.g. CLAC/STAC need SMAP there)
    */
   constructor(private readonly vcpu: KvmVcpu, private readonly ctx: EmulationContext,
