@@ -27,18 +27,20 @@ export function fetchInstruction(vcpu: KvmVcpu, memory: GuestMemory, rip: bigint
   };
   const out = new Uint8Array(maxBytes);
   let n = 0;
-  let page = -1n;
-  let pagePhys: number | undefined;
-  for (; n < maxBytes; n++) {
+  // One page at a time: at most two (an instruction is at most 15 bytes).
+  while (n < maxBytes) {
     const lin = linear + BigInt(n);
-    if (lin >> 12n !== page) {
-      page = lin >> 12n;
-      pagePhys = toPhysical(page << 12n);
-    }
+    const pagePhys = toPhysical(lin & ~0xfffn);
     if (pagePhys === undefined) break;
-    const phys = pagePhys + Number(lin & 0xfffn);
-    if (!memory.contains(phys, 1)) break;
-    out[n] = memory.view(phys, 1)[0]!;
+    const offset = Number(lin & 0xfffn);
+    const want = Math.min(maxBytes - n, 4096 - offset);
+    const phys = pagePhys + offset;
+    let have = want;
+    while (have > 0 && !memory.contains(phys, have)) have--; // RAM may end inside the range
+    if (have === 0) break;
+    out.set(memory.view(phys, have), n);
+    n += have;
+    if (have < want) break;
   }
   return { mode: cpuMode(sregs), linear, bytes: out.subarray(0, n) };
 }
