@@ -209,6 +209,25 @@ describeKvm('EmulationCompleter moves only the state an instruction can use', ()
     expect(completer.complete().ok).toBe(true);
     expect(vcpu.getRegs()).toMatchObject({ rax: 9n, rip: BigInt(CODE + 1) });
   });
+
+  it('STI (IF clear) and MOV SS leave their interrupt shadow in KVM; other instructions none', () => {
+    setUp({ name: 'sti', code: [0xfb] });
+    vcpu.setRegs({ ...vcpu.getRegs(), rflags: 0x2n });
+    expect(completer.complete().ok).toBe(true);
+    expect(vcpu.getRegs().rflags & 0x200n).toBe(0x200n);
+    expect(vcpu.getVcpuEvents().interrupt.shadow).toBe(2); // KVM_X86_SHADOW_INT_STI
+
+    setUp({ name: 'mov ss, ax', code: [0x8e, 0xd0], regs: { rax: 0x10n } });
+    expect(completer.complete().ok).toBe(true);
+    expect(vcpu.getSregs().ss.selector).toBe(0x10);
+    expect(vcpu.getVcpuEvents().interrupt.shadow).toBe(1); // KVM_X86_SHADOW_INT_MOV_SS
+
+    setUp(CASES[0]!);
+    const ev = vcpu.getVcpuEvents();
+    vcpu.setVcpuEvents({ ...ev, interrupt: { ...ev.interrupt, shadow: 0 }, flags: 4 });
+    expect(completer.complete().ok).toBe(true);
+    expect(vcpu.getVcpuEvents().interrupt.shadow).toBe(0);
+  });
 });
 
 describeKvm('EmulationCompleter on instructions KVM failed to emulate', () => {

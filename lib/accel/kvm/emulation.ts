@@ -8,7 +8,8 @@
  * Each vCPU state ioctl costs ~8-20 µs on kvm_pvm, so a completion moves only what the instruction can use:
  * regs and sregs always (read once), the FPU/SSE state and the carried MSRs only when instructionNeeds() says the
  * opcode may touch them, and writes back only what changed. Pending events (NMI, interrupt shadow) are not read:
- * KVM keeps and delivers them when the guest resumes.
+ * KVM keeps and delivers them when the guest resumes; an interrupt shadow the instruction starts (STI, MOV SS)
+ * is written to KVM.
  *
  * Only clac/stac are completed by hand, and only where the guest's CPUID has SMAP and the vCPU is at CPL0 (where
  * they are valid: only RFLAGS.AC changes): Linux runs clac at every exception/interrupt entry (10-25 thousand
@@ -18,7 +19,7 @@
 import { STATE_MSRS } from '../../cpu/index.js';
 import { ExternalStepper } from '../../cpu/external-stepper.js';
 import type { KvmFpu } from '../../cpu/simd/fxsave.js';
-import type { CpuidEntry, Fpu, KvmVcpu, Regs, Segment, Sregs } from '../../kvm/index.js';
+import { VcpuEventValid, type CpuidEntry, type Fpu, type KvmVcpu, type Regs, type Segment, type Sregs } from '../../kvm/index.js';
 import type { Bus } from '../../machine/bus.js';
 import type { GuestMemory } from '../../machine/guest-memory.js';
 import { fetchInstruction } from './instruction-fetch.js';
@@ -29,6 +30,10 @@ const RFLAGS_AC = 1n << 18n;
 const CPUID_7_EBX_SMAP = 1 << 20;
 const CR0_PE = 1n;
 const EFER_LMA = 1n << 10n;
+/** kvm_vcpu_events.interrupt.shadow bits. */
+const KVM_X86_SHADOW_INT_MOV_SS = 1;
+const KVM_X86_SHADOW_INT_STI = 2;
+const LEGACY_PREFIXES = new Set([0xf0, 0xf2, 0xf3, 0x2e, 0x36, 0x3e, 0x26, 0x64, 0x65, 0x66, 0x67]);
 
 export type EmulationOutcome =
   | { ok: true; how: string }
@@ -182,12 +187,25 @@ export class EmulationCompleter {
         const changed = [...after.msrs].filter(([k, v]) => msrsBefore.has(k) && k !== MSR_TSC && msrsBefore.get(k) !== v);
         if (changed.length > 0) this.vcpu.setMsrs(changed.map(([index, value]) => ({ index, value })));
       }
+      if (after.interruptShadow) this.setInterruptShadow(at.bytes);
       this.count(at.bytes);
       return { ok: true, how: 'interpreter' };
     } catch (e) {
       interpError = e instanceof Error ? e.message : String(e);
     }
     return { ok: false, rip: regs.rip, bytes: at.bytes, detail: `the interpreter could not complete it: ${interpError}` };
+  }
+
+  /**
+   * STI (with IF clear before) and MOV SS / POP SS block interrupts until the next instruction ends; KVM must know,
+   * or it could inject an interrupt between e.g. MOV SS and the stack pointer load that follows.
+   */
+  private setInterruptShadow(bytes: Uint8Array): void {
+    let i = 0;
+    while (i < bytes.length - 1 && LEGACY_PREFIXES.has(bytes[i]!)) i++;
+    const events = this.vcpu.getVcpuEvents();
+    const shadow = bytes[i] === 0xfb ? KVM_X86_SHADOW_INT_STI : KVM_X86_SHADOW_INT_MOV_SS;
+    this.vcpu.setVcpuEvents({ ...events, interrupt: { ...events.interrupt, shadow }, flags: VcpuEventValid.SHADOW });
   }
 
   private count(bytes: Uint8Array): void {
