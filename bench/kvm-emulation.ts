@@ -7,6 +7,7 @@
  *
  *   pio     out 0x80, al        a plain PIO exit round trip (the reference: no completion)
  *   clac    clac                completed by hand (RFLAGS.AC only)
+ *   clac-i  clac                through the interpreter (completeByHand: false)
  *   popcnt  popcnt eax, ecx     integer: regs only
  *   rdtscp  rdtscp              reads an MSR (TSC_AUX) and the TSC
  *   pxor    pxor xmm0, xmm1     SSE: the FPU/SSE state moves both ways
@@ -55,10 +56,11 @@ const EXIT = [0x31, 0xc0, 0xe7, 0xf4, 0xf4, 0xeb, 0xfd]; // xor eax, eax; out 0x
 // CR4.OSFXSR | OSXMMEXCPT (SSE usable), CR0.EM/TS clear, XMM1 = something.
 const SSE_ON = [0x0f, 0x20, 0xe0, 0x0d, ...u32(0x600), 0x0f, 0x22, 0xe0, 0x0f, 0x20, 0xc0, 0x25, ...u32(~0xc >>> 0), 0x0f, 0x22, 0xc0];
 
-interface Case { name: string; insn: number[]; setup?: number[]; completes: boolean }
+interface Case { name: string; insn: number[]; setup?: number[]; completes: boolean; interpreterOnly?: boolean }
 const CASES: Case[] = [
   { name: 'pio', insn: [0xe6, 0x80], completes: false },
   { name: 'clac', insn: [0x0f, 0x01, 0xca], completes: true },
+  { name: 'clac-i', insn: [0x0f, 0x01, 0xca], completes: true, interpreterOnly: true },
   { name: 'popcnt', insn: [0xf3, 0x0f, 0xb8, 0xc1], completes: true },
   // ECX is the loop counter: kept in EBX around rdtscp (which loads TSC_AUX into ECX).
   { name: 'rdtscp', insn: [0x89, 0xcb, 0x0f, 0x01, 0xf9, 0x89, 0xd9], completes: true },
@@ -83,10 +85,10 @@ async function load(label: string, root: string): Promise<Checkout> {
 }
 
 /** µs per loop iteration, and how many failed emulations the accelerator completed. */
-async function runCase(co: Checkout, kernel: string): Promise<{ us: number; completed: number }> {
+async function runCase(co: Checkout, c: Case, kernel: string): Promise<{ us: number; completed: number }> {
   const config = co.validateMachineConfig({ memoryMiB: 32, kernel, serial: 'none', cmdline: '' });
   // Unmasked CPUID (emulatingHost: false): the guest's CPUID keeps POPCNT/MOVBE/SMAP where the host has them.
-  const accelerator = new co.KvmAccelerator({ emulatingHost: false });
+  const accelerator = new co.KvmAccelerator({ emulatingHost: false, completeByHand: !c.interpreterOnly });
   const machine = await co.Machine.create(config, { accelerator });
   const t0 = performance.now();
   machine.start();
@@ -108,6 +110,7 @@ if (!probe.usable) {
 const checkouts = [await load('this', resolve(here, '..'))];
 if (baseDir) checkouts.push(await load('base', resolve(baseDir)));
 const kernels = new Map(CASES.map((c) => [c.name, kernelFor(c)]));
+
 const times = new Map<string, number[]>();
 const completedBy = new Map<string, number>();
 const key = (co: Checkout, c: Case): string => `${co.label}/${c.name}`;
@@ -116,7 +119,7 @@ const key = (co: Checkout, c: Case): string => `${co.label}/${c.name}`;
 for (let r = 0; r <= rounds; r++) {
   for (const c of CASES) {
     for (const co of checkouts) {
-      const { us, completed } = await runCase(co, kernels.get(c.name)!);
+      const { us, completed } = await runCase(co, c, kernels.get(c.name)!);
       if (r === 0) { completedBy.set(key(co, c), completed); continue; }
       const xs = times.get(key(co, c)) ?? [];
       xs.push(us);
