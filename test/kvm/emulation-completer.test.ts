@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { EmulationCompleter } from '../../lib/accel/kvm/emulation.js';
+import { SyncedRegisters } from '../../lib/accel/kvm/sync-regs.js';
 import { STATE_MSRS, stepExternal, type CpuState } from '../../lib/cpu/index.js';
 import type { KvmFpu } from '../../lib/cpu/simd/fxsave.js';
 import { InternalErrorSub, type Fpu, type KvmVcpu, type Regs } from '../../lib/kvm/index.js';
@@ -84,7 +85,8 @@ describeKvm('EmulationCompleter moves only the state an instruction can use', ()
   beforeAll(() => {
     t = createTestVm();
     vcpu = t.createVcpu(0);
-    completer = new EmulationCompleter(vcpu, { memory: t.vm.guestMemory(), ...buses }, { cpuid: vcpu.getCpuid() });
+    // Completed without a KVM exit (registers set by ioctl just before): no kvm_run register copy.
+    completer = new EmulationCompleter(vcpu, { memory: t.vm.guestMemory(), ...buses }, { cpuid: vcpu.getCpuid(), syncRegs: false });
     const entries = vcpu.getCpuid();
     guestCpuid = (leaf, subleaf) => {
       const e = entries.find((x) => x.function === leaf && (!(x.flags & 1) || x.index === subleaf));
@@ -254,7 +256,10 @@ describeKvm('EmulationCompleter on instructions KVM failed to emulate', () => {
     // XMM values come from the guest: this KVM drops an FPU state set before the vCPU's first KVM_RUN.
     t.ram.bytes.set(pattern(1), DATA);
     t.ram.bytes.set(pattern(2), DATA + 16);
+    // Default options: registers read from the kvm_run copy at each exit where this KVM makes one.
     const completer = new EmulationCompleter(vcpu, { memory: t.vm.guestMemory(), pio: new Bus('pio'), mmio: new Bus('mmio') }, { cpuid: vcpu.getCpuid() });
+    const synced = SyncedRegisters.enable(vcpu);
+    if (!synced) console.warn('this KVM has no KVM_CAP_SYNC_REGS (regs + sregs): completions read registers by ioctl');
     let completions = 0;
     for (;;) {
       const exit = await vcpu.runLoop({});
@@ -262,6 +267,11 @@ describeKvm('EmulationCompleter on instructions KVM failed to emulate', () => {
       expect(exit.reason).toBe('internal-error');
       if (exit.reason !== 'internal-error') return;
       expect(exit.suberror).toBe(InternalErrorSub.EMULATION);
+      if (synced) {
+        // The kvm_run copy (offsets hard-coded from the x86_64 uapi) is the vCPU's state at this exit.
+        expect(synced.regs()).toEqual(vcpu.getRegs());
+        expect(synced.sregs()).toEqual(vcpu.getSregs());
+      }
       const o = completer.complete();
       expect(o.ok, o.ok ? '' : o.detail).toBe(true);
       completions++;

@@ -6,7 +6,7 @@
  * vCPU's registers and guest memory, the state is written back, and the guest resumes.
  *
  * Each vCPU state ioctl costs ~8-20 µs on kvm_pvm, so a completion moves only what the instruction can use:
- * regs and sregs always (read once), the FPU/SSE state and the carried MSRs only when instructionNeeds() says the
+ * regs and sregs always (from the copy KVM leaves in kvm_run at the exit where it can: sync-regs.ts), the FPU/SSE state and the carried MSRs only when instructionNeeds() says the
  * opcode may touch them, and writes back only what changed. Pending events (NMI, interrupt shadow) are not read:
  * KVM keeps and delivers them when the guest resumes; an interrupt shadow the instruction starts (STI, MOV SS)
  * is written to KVM.
@@ -24,6 +24,7 @@ import type { Bus } from '../../machine/bus.js';
 import type { GuestMemory } from '../../machine/guest-memory.js';
 import { fetchInstruction } from './instruction-fetch.js';
 import { instructionNeeds } from './instruction-needs.js';
+import { SyncedRegisters } from './sync-regs.js';
 
 const MSR_TSC = 0x10;
 const RFLAGS_AC = 1n << 18n;
@@ -104,13 +105,21 @@ export class EmulationCompleter {
   /** The guest's CPUID has SMAP (clac/stac are valid at CPL0); assumed when no CPUID table was given. */
   private readonly smap: boolean;
 
+  /** The kvm_run copy of the registers KVM makes at each exit (KVM_CAP_SYNC_REGS), where available and wanted. */
+  private readonly synced: SyncedRegisters | undefined;
+
   /**
-   * @param options.byHand complete clac/stac without the interpreter where valid (default true; false sends every
-   *                       failed emulation through the interpreter)
-   * @param options.cpuid  the vCPU's CPUID table: the interpreter follows it (e.g. CLAC/STAC need SMAP there)
+   * @param options.byHand   complete clac/stac without the interpreter where valid (default true; false sends every
+   *                         failed emulation through the interpreter)
+   * @param options.cpuid    the vCPU's CPUID table: the interpreter follows it (e.g. CLAC/STAC need SMAP there)
+   * @param options.syncRegs read regs/sregs from the copy KVM leaves in kvm_run at each exit instead of by ioctl
+   *                         (default true where KVM has it). complete() must then be called at the failed-emulation
+   *                         exit, before anything else sets the vCPU's registers (as KvmAccelerator does); false
+   *                         for callers that complete an instruction at any other time.
    */
   constructor(private readonly vcpu: KvmVcpu, private readonly ctx: EmulationContext,
-    options: { byHand?: boolean; cpuid?: readonly CpuidEntry[] } = {}) {
+    options: { byHand?: boolean; cpuid?: readonly CpuidEntry[]; syncRegs?: boolean } = {}) {
+    this.synced = options.syncRegs === false ? undefined : SyncedRegisters.enable(vcpu);
     this.byHand = options.byHand ?? true;
     this.cpuid = options.cpuid ? cpuidLookup(options.cpuid) : undefined;
     const leaf7 = this.cpuid?.(7, 0);
@@ -151,8 +160,8 @@ export class EmulationCompleter {
   complete(): EmulationOutcome {
     let regs: Regs, sregs: Sregs;
     try {
-      regs = this.vcpu.getRegs();
-      sregs = this.vcpu.getSregs();
+      regs = this.synced ? this.synced.regs() : this.vcpu.getRegs();
+      sregs = this.synced ? this.synced.sregs() : this.vcpu.getSregs();
     } catch (e) {
       return { ok: false, rip: 0n, bytes: new Uint8Array(), detail: `could not read the vCPU registers: ${e instanceof Error ? e.message : String(e)}` };
     }
