@@ -14,7 +14,7 @@
  * 32-bit multiboot kernel doing the same `out dx, al` loop to a TypeScript BusDevice on the machine's PIO Bus
  * (µs/exit timed by the device between its first and last write, so machine start-up is not counted).
  * And the cost of completing a failed emulation (kvm_pvm only: KVM's emulator lacks `clac`): a loop of N `clac`
- * at CPL0 completed by hand (RFLAGS.AC cleared, RIP advanced) vs through the interpreter (lib/cpu stepExternal).
+ * at CPL0 completed by hand (RFLAGS.AC cleared, RIP advanced) vs through the interpreter (lib/cpu ExternalStepper, via lib/accel/kvm/emulation.ts).
  * Goal: runLoop ≤ 1.2 × raw C.
  */
 import { execFileSync } from 'node:child_process';
@@ -233,7 +233,7 @@ console.log(line('runSync (KVM_RUN on the JS thread)', results.runSync!));
 console.log(line('Machine + KVM accel + Bus + device', results.machine!));
 if (results.clacByHand!.length > 0) {
   console.log(`failed emulation (clac, ${CLACS} per round) completed by hand:   ${median(results.clacByHand!).toFixed(2).padStart(7)} µs per clac (whole round / completions)`);
-  console.log(`failed emulation (clac) through the interpreter (stepExternal): ${median(results.clacInterp!).toFixed(2).padStart(7)} µs per clac, ` +
+  console.log(`failed emulation (clac) through the interpreter: ${median(results.clacInterp!).toFixed(2).padStart(7)} µs per clac, ` +
     `${(median(results.clacInterp!) / median(results.clacByHand!)).toFixed(2)}× by hand`);
 } else {
   console.log('failed-emulation completion: not measured (this host runs clac itself)');

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { EmulationCompleter } from '../../lib/accel/kvm/emulation.js';
-import { SyncedRegisters } from '../../lib/accel/kvm/sync-regs.js';
+import { SyncedRegisters } from '../../lib/kvm/sync-regs.js';
 import { STATE_MSRS, stepExternal, type CpuState } from '../../lib/cpu/index.js';
 import type { KvmFpu } from '../../lib/cpu/simd/fxsave.js';
 import { InternalErrorSub, type Fpu, type KvmVcpu, type Regs } from '../../lib/kvm/index.js';

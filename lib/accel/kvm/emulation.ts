@@ -6,7 +6,7 @@
  * vCPU's registers and guest memory, the state is written back, and the guest resumes.
  *
  * Each vCPU state ioctl costs ~8-20 µs on kvm_pvm, so a completion moves only what the instruction can use:
- * regs and sregs always (from the copy KVM leaves in kvm_run at the exit where it can: sync-regs.ts), the FPU/SSE state and the carried MSRs only when instructionNeeds() says the
+ * regs and sregs always (from the copy KVM leaves in kvm_run at the exit where it can: lib/kvm/sync-regs.ts), the FPU/SSE state and the carried MSRs only when instructionNeeds() says the
  * opcode may touch them, and writes back only what changed. Pending events (NMI, interrupt shadow) are not read:
  * KVM keeps and delivers them when the guest resumes; an interrupt shadow the instruction starts (STI, MOV SS)
  * is written to KVM.
@@ -16,15 +16,13 @@
  * times before /init). Everything else — int3 included (it is rare) — goes through the interpreter, which follows
  * the guest's CPUID.
  */
-import { STATE_MSRS } from '../../cpu/index.js';
-import { ExternalStepper } from '../../cpu/external-stepper.js';
+import { ExternalStepper, STATE_MSRS } from '../../cpu/index.js';
 import type { KvmFpu } from '../../cpu/simd/fxsave.js';
-import { VcpuEventValid, type CpuidEntry, type Fpu, type KvmVcpu, type Regs, type Segment, type Sregs } from '../../kvm/index.js';
+import { SyncedRegisters, VcpuEventValid, type CpuidEntry, type Fpu, type KvmVcpu, type Regs, type Segment, type Sregs } from '../../kvm/index.js';
 import type { Bus } from '../../machine/bus.js';
 import type { GuestMemory } from '../../machine/guest-memory.js';
 import { fetchInstruction } from './instruction-fetch.js';
 import { instructionNeeds } from './instruction-needs.js';
-import { SyncedRegisters } from './sync-regs.js';
 
 const MSR_TSC = 0x10;
 const RFLAGS_AC = 1n << 18n;

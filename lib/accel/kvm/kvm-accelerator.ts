@@ -25,8 +25,9 @@ export interface KvmAcceleratorOptions extends AcceleratorOptions {
   /** The host emulates guest supervisor code (kvm_pvm): mask CPUID features its emulator lacks. */
   emulatingHost: boolean;
   /**
-   * Complete failed clac/stac by hand where valid (default true: ~4x cheaper than the interpreter on kvm_pvm, and
-   * Linux runs clac at every exception entry); false sends every failed emulation through lib/cpu stepExternal.
+   * Complete failed clac/stac by hand where valid (default true: ~1.3x cheaper than the per-vCPU interpreter step
+   * on kvm_pvm, bench/kvm-emulation.ts, and Linux runs clac at every exception entry); false sends every failed
+   * emulation through the interpreter (lib/cpu ExternalStepper).
    */
   completeByHand?: boolean;
   /**

@@ -8,13 +8,12 @@
  * Read-only on purpose: registers written through kvm_run (kvm_dirty_regs) are applied at the next KVM_RUN even
  * when someone set them by ioctl in between (a machine reset after a stop), so writes stay on KVM_SET_REGS.
  *
- * Belongs in lib/kvm (KvmVcpu) eventually; it is here because only lib/accel/kvm uses it. It touches only the
- * x86_64 uapi fields after the exit union, which lib/kvm's RunLayout does not describe.
+ * It touches only the x86_64 uapi fields after the exit union, which RunLayout does not describe.
  */
-import type { KvmVcpu, Regs, Sregs } from '../../kvm/index.js';
-import { decodeRegs, decodeSregs, REGS_SIZE, SREGS_SIZE } from '../../kvm/structs.js';
+import { Cap } from './constants.js';
+import { decodeRegs, decodeSregs, REGS_SIZE, SREGS_SIZE, type Regs, type Sregs } from './structs.js';
+import type { KvmVcpu } from './vcpu.js';
 
-const KVM_CAP_SYNC_REGS = 74;
 const KVM_SYNC_X86_REGS = 1;
 const KVM_SYNC_X86_SREGS = 2;
 const WANTED = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
@@ -31,7 +30,7 @@ export class SyncedRegisters {
   static enable(vcpu: KvmVcpu): SyncedRegisters | undefined {
     let supported: number;
     try {
-      supported = vcpu.vm.checkExtension(KVM_CAP_SYNC_REGS);
+      supported = vcpu.vm.checkExtension(Cap.SYNC_REGS);
     } catch {
       return undefined;
     }
