@@ -7,7 +7,7 @@ export { SyncedRegisters } from './sync-regs.js';
 export { EventFd } from './eventfd.js';
 export { RunPage, type VcpuExit, type VcpuExitReason } from './exits.js';
 export { KvmError, errnoName } from './errors.js';
-export { instructionAt, walkPageTables, linearRip, cpuMode, type CpuMode, type InstructionAt } from './guest-code.js';
+export { instructionAt, instructionAtState, walkPageTables, linearRip, cpuMode, type CpuMode, type InstructionAt } from './guest-code.js';
 export * from './constants.js';
 export type {
   Regs, Sregs, Segment, DescriptorTable, Fpu, VcpuEvents, DebugRegs, Xcr, CpuidEntry, MsrEntry, Translation,

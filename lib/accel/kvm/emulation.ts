@@ -18,10 +18,9 @@
  */
 import { ExternalStepper, STATE_MSRS } from '../../cpu/index.js';
 import type { KvmFpu } from '../../cpu/simd/fxsave.js';
-import { SyncedRegisters, VcpuEventValid, type CpuidEntry, type Fpu, type KvmVcpu, type Regs, type Segment, type Sregs } from '../../kvm/index.js';
+import { instructionAtState, SyncedRegisters, VcpuEventValid, type CpuidEntry, type Fpu, type KvmVcpu, type Regs, type Segment, type Sregs } from '../../kvm/index.js';
 import type { Bus } from '../../machine/bus.js';
 import type { GuestMemory } from '../../machine/guest-memory.js';
-import { fetchInstruction } from './instruction-fetch.js';
 import { instructionNeeds } from './instruction-needs.js';
 
 const MSR_TSC = 0x10;
@@ -163,7 +162,7 @@ export class EmulationCompleter {
     } catch (e) {
       return { ok: false, rip: 0n, bytes: new Uint8Array(), detail: `could not read the vCPU registers: ${e instanceof Error ? e.message : String(e)}` };
     }
-    const at = fetchInstruction(this.vcpu, this.ctx.memory, regs.rip, sregs);
+    const at = instructionAtState(this.vcpu, this.ctx.memory, regs.rip, sregs);
     if (at.bytes.length === 0) {
       return { ok: false, rip: regs.rip, bytes: at.bytes, detail: `instruction at ${hex(at.linear)} is not in guest RAM` };
     }
