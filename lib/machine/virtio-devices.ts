@@ -45,7 +45,7 @@ export interface VirtioTransportHandle {
 }
 
 /** What the transports need from the machine beyond RAM and the MMIO bus. */
-export interface VirtioPciResources {
+export interface TransportResources {
   /** PCI: the host bridge's config ports. */
   pio: Bus;
   /** PCI: where MSI-X messages go. */
@@ -70,14 +70,14 @@ export async function attachVirtioDevices(
   mmio: Bus,
   interrupts: InterruptController,
   log: (message: string) => void,
-  pciResources?: VirtioPciResources,
+  resources?: TransportResources,
 ): Promise<AttachedVirtio> {
   const closers: (() => Promise<void>)[] = [];
   const transports: VirtioTransportHandle[] = [];
   let pciBus: VirtioPciBus | undefined;
   if (specs.transport === 'pci') {
-    if (!pciResources?.msi) throw new ConfigError('virtioTransport', 'pci needs an accelerator that delivers MSIs');
-    pciBus = new VirtioPciBus(pciResources.pio, mmio, memory, pciResources.msi, log, pciResources.fastPaths, interrupts);
+    if (!resources?.msi) throw new ConfigError('virtioTransport', 'pci needs an accelerator that delivers MSIs');
+    pciBus = new VirtioPciBus(resources.pio, mmio, memory, resources.msi, log, resources.fastPaths, interrupts);
     const bus = pciBus;
     closers.push(async () => bus.detach());
   }
@@ -102,7 +102,7 @@ export async function attachVirtioDevices(
     }
     const transport = new VirtioMmioTransport(device, memory, irqLine(interrupts, irq), { log, name });
     mmio.register(base, VIRTIO_MMIO_SIZE, transport, name);
-    const fastPaths = pciResources?.fastPaths;
+    const fastPaths = resources?.fastPaths;
     if (fastPaths) transport.enableNotifyFastPath(fastPaths, base);
     mmioTransports.push(transport);
     transports.push(transport);
